@@ -14,8 +14,8 @@ import torch.nn as nn
 
 from .errors import AnalysisError, one_line
 from .pooling import WavePool2d, is_wavelet_pool, wavelet_pool_subbands
-from .stats import ChannelStats, ac_energy, as_chw, map_stats
-from .wavelets import SUBBANDS, Subbands, analysis_filters, haar_energies
+from .stats import ChannelStats, as_chw, map_stats
+from .wavelets import SUBBANDS, Subbands, analysis_filters
 
 __all__ = [
     "ACTIVATIONS", "CallInfo", "CallRecord", "Kind", "capture", "classify_module", "hookable_layers", "model_lock",
@@ -191,18 +191,14 @@ class _Capture:
                 record.maps = output.detach().clone()
                 self.records.append(record)
                 return
-            reused = self._reused_stats(x) if stats else None
-            if reused is not None:
-                record.in_ac = [st.ac for st in reused]
-            else:
-                record.in_ac = [ac_energy(image) for image in x.detach()]
+            # The input's probe (its Haar energies and spatial variation): reused when x is the
+            # output just recorded, as in conv → ReLU → pool.
+            probed = (self._reused_stats(x) if stats else None) or [map_stats(image) for image in x.detach()]
+            record.in_ac = [st.ac if st.ac is not None else np.zeros(st.channels) for st in probed]
             if exact_haar:
                 # Our own Haar pool: its filters are the Haar bank, so the probe's (exact)
-                # energies are its bands' energies; reuse them when x was just probed.
-                if reused is not None:
-                    record.in_bands = [st.bands for st in reused]
-                else:
-                    record.in_bands = [haar_energies(image).numpy() for image in x.detach().cpu()]
+                # energies are its bands' energies.
+                record.in_bands = [st.bands if st.bands is not None else np.zeros((st.channels, 4)) for st in probed]
                 record.passes = ("LL",) if module.keep == "ll" else SUBBANDS
             else:
                 bands = wavelet_pool_subbands(module, x)

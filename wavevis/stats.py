@@ -7,13 +7,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .wavelets import even_crop, haar_energies
+from .kernels import FIELDS, channel_pass
 
-__all__ = ["ChannelStats", "ac_energy", "as_chw", "band_fractions", "channel_values", "layer_values", "map_stats"]
-
-# Channels per block are chosen so that a block of the map and its temporaries stay in cache
-# and a 1024² map never needs a full-size temporary.
-_BLOCK_ELEMENTS = 1 << 20
+__all__ = ["ChannelStats", "as_chw", "band_fractions", "channel_values", "layer_values", "map_stats"]
 
 
 @dataclass(frozen=True)
@@ -83,62 +79,10 @@ def as_chw(y: torch.Tensor) -> torch.Tensor:
     return y.reshape(y.shape[0], -1, y.shape[-1])
 
 
-def _sum_sq(blk: torch.Tensor, total: torch.Tensor, energy: torch.Tensor) -> None:
-    """Per-channel sums and sums of squares of a (k, H, W) block, float64, into (k,) outputs."""
-    flat = blk.reshape(blk.shape[0], -1)
-    torch.sum(flat, dim=1, dtype=torch.float64, out=total)  # no copy when blk is already float64
-    torch.linalg.vector_norm(flat, dim=1, dtype=torch.float64, out=energy)
-    energy.square_()
-
-
-def _nonzero(blk: torch.Tensor, finite: bool) -> torch.Tensor:
-    """Per-channel count of values that are not 0 (−0.0 is 0; NaN is not), int64 (k,).
-
-    Σ|sign(y)| in float32 is exact here (a channel has at most 2048² < 2²⁴ values) and several
-    times faster than count_nonzero, but sign(NaN) is 0: blocks holding NaN/Inf (`finite` False)
-    are counted directly.
-    """
-    flat = blk.reshape(blk.shape[0], -1)
-    if not finite:
-        return torch.count_nonzero(flat, dim=1)
-    return flat.sign().abs_().sum(dim=1).long()
-
-
-def _spread(y: torch.Tensor, fast: np.ndarray, energy: np.ndarray, constant: np.ndarray) -> np.ndarray:
-    """Per-channel sum of squared deviations: E - S²/n, redone two-pass where that cancels.
-
-    E - S²/n loses the digits of the spread when a channel's mean dwarfs its spread; those few
-    channels are recomputed about their own float64 mean. A constant channel has no spread.
-    """
-    fast = np.where(constant, 0.0, np.maximum(fast, 0.0))
-    redo = np.flatnonzero((fast < 1e-7 * energy) & ~constant)
-    if redo.size:
-        sub = y[torch.from_numpy(redo)].double().flatten(1)
-        fast[redo] = (sub - sub.mean(dim=1, keepdim=True)).square().sum(dim=1).numpy()
-    return fast
-
-
-def ac_energy(y: torch.Tensor) -> np.ndarray:
-    """Per-channel energy of the even-cropped (C, H, W) map about its channel means, float64 (C,)."""
-    crop = even_crop(as_chw(y.detach().cpu()).float())
-    c, h, w = crop.shape
-    if h == 0 or w == 0:
-        return np.zeros(c)
-    total, energy = torch.empty(c, dtype=torch.float64), torch.empty(c, dtype=torch.float64)
-    _sum_sq(crop, total, energy)
-    low, high = crop.amin(dim=(1, 2)).numpy(), crop.amax(dim=(1, 2)).numpy()
-    return _spread(crop, (energy - total.square() / (h * w)).numpy(), energy.numpy(), low == high)
-
-
-_FIELDS = ("sum", "abs", "sq", "min", "max", "zeros", "crop_sum", "crop_sq")
-
-
 def map_stats(y: torch.Tensor) -> ChannelStats:
     """Statistics of one image's map y (C, H, W), accumulated in float64.
 
-    Works through the map in blocks of channels, so no full-size temporary is made; every
-    result lives in a buffer allocated before the loop, so the block temporaries reuse one
-    stretch of memory instead of fragmenting the heap.
+    One compiled pass reads the map once (`kernels.channel_pass`); nothing full-size is allocated.
 
     Args:
         y: one image's output; other ranks are folded as `as_chw` says.
@@ -147,50 +91,20 @@ def map_stats(y: torch.Tensor) -> ChannelStats:
         ChannelStats for this single image.
     """
     y = as_chw(y.detach().cpu())  # statistics run on the CPU whatever the model's device
-    if not y.is_floating_point():
-        y = y.float()
+    if y.dtype not in (torch.float32, torch.float64):
+        y = y.float()  # exact for integers up to 2²⁴ and for float16/bfloat16
     c, h, w = y.shape
-    n = h * w
+    cols = dict(zip(FIELDS, channel_pass(y.contiguous().numpy()).T))
+    # The kernel's extremes skip NaN; torch and numpy would say NaN, and so do we.
+    has_nan = np.isnan(cols["abs"])
+    mins = np.where(has_nan, np.nan, cols["min"])
+    maxs = np.where(has_nan, np.nan, cols["max"])
     probe = h >= 2 and w >= 2
-    odd = bool(h % 2 or w % 2)
-    buf = {k: torch.empty(c, dtype=torch.float64) for k in _FIELDS}
-    low, high = torch.empty(c, dtype=y.dtype), torch.empty(c, dtype=y.dtype)
-    zeros = torch.empty(c, dtype=torch.int64)
-    bands = torch.zeros(c, 4, dtype=torch.float64)
-    step = max(1, _BLOCK_ELEMENTS // max(n, 1))
-    for s in range(0, c, step):
-        e = min(s + step, c)
-        blk = y[s:e]
-        # One float64 copy of the block serves the float64 sums: reductions asked for
-        # dtype=float64 would each convert the block again, at about twice the cost.
-        wide = blk.double()
-        _sum_sq(wide, buf["sum"][s:e], buf["sq"][s:e])
-        torch.amin(blk, dim=(1, 2), out=low[s:e])
-        torch.amax(blk, dim=(1, 2), out=high[s:e])
-        if bool((low[s:e] >= 0).all()):  # e.g. after a ReLU: |a| = a, no extra pass
-            buf["abs"][s:e] = buf["sum"][s:e]
-        else:
-            torch.linalg.vector_norm(wide.reshape(e - s, -1), ord=1, dim=1, out=buf["abs"][s:e])
-        if odd and probe:
-            _sum_sq(even_crop(wide), buf["crop_sum"][s:e], buf["crop_sq"][s:e])
-        del wide
-        zeros[s:e] = n - _nonzero(blk, finite=bool(torch.isfinite(buf["sum"][s:e]).all()))
-        if probe:
-            haar_energies(blk, buf["crop_sq" if odd else "sq"][s:e], out=bands[s:e])
-    cat = {k: v.numpy() for k, v in buf.items()}
-    mins, maxs = low.double().numpy(), high.double().numpy()
-    constant = mins == maxs
-    m2 = _spread(y, cat["sq"] - cat["sum"] ** 2 / n, cat["sq"], constant)
-    ac = None
-    if probe:
-        crop_sum, crop_sq = (cat["crop_sum"], cat["crop_sq"]) if odd else (cat["sum"], cat["sq"])
-        # Energy of the cropped map about its per-channel mean (its spatial variation).
-        crop_n = (h - h % 2) * (w - w % 2)
-        ac = _spread(even_crop(y), crop_sq - crop_sum**2 / crop_n, crop_sq, constant)
     return ChannelStats(
-        count=n, sum=cat["sum"], abs_sum=cat["abs"], m2=m2, min=mins, max=maxs,
-        zeros=zeros.double().numpy(), dead_images=(maxs <= 0).astype(np.float64), images=1,
-        bands=bands.numpy() if probe else None, ac=ac,
+        count=h * w, sum=cols["sum"].copy(), abs_sum=cols["abs"].copy(), m2=cols["m2"].copy(), min=mins,
+        max=maxs, zeros=cols["zeros"].copy(), dead_images=(maxs <= 0).astype(np.float64), images=1,
+        bands=np.stack([cols[b] for b in ("ll", "lh", "hl", "hh")], axis=1) if probe else None,
+        ac=cols["ac"].copy() if probe else None,
     )
 
 

@@ -18,7 +18,6 @@ __all__ = [
     "analysis_filters",
     "dwt2",
     "even_crop",
-    "haar_energies",
     "idwt2",
     "list_wavelets",
     "periodic_extend",
@@ -226,42 +225,3 @@ def subband_energies(x: torch.Tensor, wavelet: str = "haar") -> torch.Tensor:
     """
     bands = dwt2(x, wavelet)
     return torch.stack([b.double().square().sum(dim=(-2, -1)) for b in bands], dim=-1)
-
-
-def haar_energies(x: torch.Tensor, total: torch.Tensor | None = None, *, out: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-channel Haar band energies of a (C, H, W) map (even-cropped), float64 (C, 4).
-
-    The statistics path: detail bands are formed from first-level differences (rows for HL/HH,
-    columns for LH), which stay exact in float32 even on a large constant offset, and only
-    their energies are kept. LL's energy is the remainder of the map's energy (Parseval), so no
-    full-size temporary is made and a map costs about two passes.
-
-    Args:
-        x: (C, H, W) map.
-        total: per-channel sum of squares of the even-cropped map (float64), if already known.
-        out: optional (C, 4) float64 tensor to write into.
-
-    Returns:
-        Tensor (C, 4) in SUBBANDS order (`out` when given).
-    """
-    x = even_crop(x)
-    c, h, w = x.shape
-    if out is None:
-        out = torch.empty(c, 4, dtype=torch.float64)
-    if total is None:
-        total = torch.linalg.vector_norm(x.reshape(c, -1), dim=1, dtype=torch.float64).square()
-    rows = x.reshape(c, h // 2, 2, w)
-    q = torch.sub(rows[:, :, 1], rows[:, :, 0]).view(c, h // 2, w // 2, 2)  # vertical differences
-    r = torch.sub(rows[..., 1::2], rows[..., 0::2])  # (C, H/2, 2, W/2) horizontal differences
-    details = (
-        torch.add(r[:, :, 0], r[:, :, 1]),  # LH
-        torch.add(q[..., 0], q[..., 1]),  # HL
-        torch.sub(q[..., 1], q[..., 0]),  # HH
-    )
-    for j, band in enumerate(details, start=1):
-        torch.linalg.vector_norm(band.reshape(c, -1), dim=1, dtype=torch.float64, out=out[:, j])
-    # Unscaled bands are 2 × the orthonormal ones, so their energies carry a factor 4.
-    out[:, 1:].square_().mul_(0.25)
-    torch.sub(total, out[:, 1:].sum(dim=1), out=out[:, 0])
-    out[:, 0].clamp_(min=0.0)
-    return out

@@ -1,0 +1,133 @@
+"""The fused statistics kernel against plain numpy and PyWavelets, field by field, edge cases included."""
+
+import numpy as np
+import pytest
+import pywt
+import torch
+
+from wavevis import kernels
+from wavevis.kernels import FIELDS, channel_pass
+from wavevis.stats import map_stats
+
+
+def numpy_fields(y: np.ndarray) -> np.ndarray:
+    """Every FIELD per channel, straight from the definitions in float64 (bands from pywt)."""
+    y64 = y.astype(np.float64)
+    c, h, w = y64.shape
+    flat = y64.reshape(c, -1)
+    rows = []
+    for ch in range(c):
+        v = flat[ch]
+        crop = y64[ch, : h // 2 * 2, : w // 2 * 2]
+        if crop.size:
+            ca, (ch_, cv, cd) = pywt.dwt2(crop, "haar")  # pywt: cV = −LH, cH = −HL, cD = HH
+            bands = [np.sum(ca**2), np.sum(cv**2), np.sum(ch_**2), np.sum(cd**2)]
+            ac = np.sum((crop - crop.mean()) ** 2)
+        else:
+            bands, ac = [0.0] * 4, 0.0
+        rows.append([v.sum(), np.abs(v).sum(), np.sum((v - v.mean()) ** 2), v.min(), v.max(),
+                     np.count_nonzero(v == 0), *bands, ac])
+    return np.array(rows)
+
+
+def assert_fields(got: np.ndarray, want: np.ndarray, rtol: float = 1e-12) -> None:
+    """Exact fields (min, max, zeros) equal; sums within rtol of the channel's largest magnitude."""
+    exact = [FIELDS.index(f) for f in ("min", "max", "zeros")]
+    np.testing.assert_array_equal(got[:, exact], want[:, exact])
+    for j, name in enumerate(FIELDS):
+        if j not in exact:
+            scale = np.abs(want[:, j]).max() or 1.0
+            np.testing.assert_allclose(got[:, j], want[:, j], rtol=0, atol=rtol * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 8, 8), (4, 9, 7), (2, 1, 9), (3, 9, 1), (5, 1, 1), (2, 2, 2), (3, 17, 33)])
+def test_fields_match_numpy_and_pywt(dtype, shape):
+    rng = np.random.default_rng(sum(shape))
+    y = (rng.standard_normal(shape) * 3 + 0.5).astype(dtype)
+    y[0].flat[::5] = 0.0  # exact zeros to count
+    assert_fields(channel_pass(y), numpy_fields(y))
+
+
+def test_hand_worked_block():
+    # One 2×2 block a b / c d = 1 2 / 3 4: LL=5, LH=1, HL=2, HH=0 (DESIGN.md), squared.
+    got = dict(zip(FIELDS, channel_pass(np.array([[[1.0, 2.0], [3.0, 4.0]]], dtype=np.float32))[0]))
+    assert got == {"sum": 10.0, "abs": 10.0, "m2": 5.0, "min": 1.0, "max": 4.0, "zeros": 0.0,
+                   "ll": 25.0, "lh": 1.0, "hl": 4.0, "hh": 0.0, "ac": 5.0}
+
+
+def test_odd_edges_count_in_moments_but_not_in_bands():
+    # 3×3: the last row and column join sum/min/max/spread but not the 2×2 probe or `ac`.
+    y = np.arange(9, dtype=np.float32).reshape(1, 3, 3)
+    got = dict(zip(FIELDS, channel_pass(y)[0]))
+    assert (got["sum"], got["min"], got["max"], got["zeros"]) == (36.0, 0.0, 8.0, 1.0)
+    assert got["m2"] == pytest.approx(60.0, rel=1e-15)  # Σ(k − 4)² for k = 0…8
+    crop = np.array([[0.0, 1.0], [3.0, 4.0]])
+    assert got["ac"] == pytest.approx(((crop - crop.mean()) ** 2).sum(), rel=1e-15)
+    assert got["ll"] + got["lh"] + got["hl"] + got["hh"] == pytest.approx((crop**2).sum(), rel=1e-15)
+
+
+def test_threaded_split_equals_one_thread():
+    y = np.random.default_rng(1).standard_normal((37, 64, 50)).astype(np.float32)  # > 65536 values
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = channel_pass(y)
+        torch.set_num_threads(2)
+        split = channel_pass(y)
+        assert 1 in kernels._pools  # one helper thread took half of the channels
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(split, single)  # each channel is summed by one thread in one order
+
+
+def test_spread_survives_a_large_offset_and_an_outlying_first_value():
+    rng = np.random.default_rng(2)
+    y = (1e4 + 1e-3 * rng.standard_normal((2, 64, 64))).astype(np.float64)
+    y[1, 0, 0] = -1e4  # the value the sums are shifted by is far from the mean
+    want = numpy_fields(y)
+    got = channel_pass(y)
+    for name in ("m2", "ac"):
+        j = FIELDS.index(name)
+        np.testing.assert_allclose(got[:, j], want[:, j], rtol=1e-9, err_msg=name)
+
+
+def test_extremes_are_exact_across_signs_infinities_and_widths():
+    for dtype in (np.float32, np.float64):
+        fin = np.finfo(dtype)
+        y = np.array([[[-0.0, fin.tiny / 4, -fin.max, 3.0]], [[np.inf, 1.0, -2.0, -np.inf]],
+                      [[-5.0, -1.0, -fin.tiny, -7.0]]], dtype=dtype)
+        got = channel_pass(y)
+        np.testing.assert_array_equal(got[:, FIELDS.index("min")], [-fin.max, -np.inf, -7.0])
+        np.testing.assert_array_equal(got[:, FIELDS.index("max")], [3.0, np.inf, -fin.tiny])
+
+
+def test_non_finite_values_give_nan_and_inf_as_numpy_does():
+    y = np.array([[[1.0, np.nan], [2.0, 3.0]], [[1.0, np.inf], [2.0, 3.0]], [[1.0, 0.0], [2.0, 3.0]]],
+                 dtype=np.float32)
+    st = map_stats(torch.from_numpy(y))
+    want = y.reshape(3, -1).astype(np.float64)
+    np.testing.assert_array_equal(st.min, want.min(axis=1))  # NaN where a NaN is, as numpy says
+    np.testing.assert_array_equal(st.max, want.max(axis=1))
+    np.testing.assert_array_equal(st.sum, want.sum(axis=1))
+    assert np.isnan(st.m2[0]) and np.isnan(st.m2[1]) and st.m2[2] == pytest.approx(5.0)
+    np.testing.assert_array_equal(st.zeros, [0.0, 0.0, 1.0])
+
+
+def test_non_contiguous_maps_are_read_correctly():
+    y = np.random.default_rng(3).standard_normal((6, 10, 12)).astype(np.float32).transpose(0, 2, 1)
+    assert_fields(channel_pass(y), numpy_fields(np.ascontiguousarray(y)))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 3), np.float32), np.zeros((2, 3, 3), np.float16), np.zeros((1, 2, 2), int)])
+def test_rejects_what_it_cannot_read(bad):
+    with pytest.raises(ValueError, match="float32/float64"):
+        channel_pass(bad)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.int64])
+def test_map_stats_widens_other_dtypes_exactly(dtype):
+    y = torch.arange(-8, 10, dtype=torch.float32).reshape(2, 3, 3).to(dtype)
+    st = map_stats(y)
+    np.testing.assert_array_equal(st.sum, y.double().reshape(2, -1).sum(dim=1).numpy())
+    np.testing.assert_array_equal(st.min, [-8.0, 1.0])
