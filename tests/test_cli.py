@@ -126,3 +126,51 @@ def test_python_dash_m_entry_point(images):
     assert done.stdout.splitlines()[0].startswith(",".join(LAYER_COLUMNS))
     bad = subprocess.run([sys.executable, "-m", "wavevis", "stats", "missing.png"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_summary_is_a_running_merge_equal_to_merging_every_image(images, tmp_path):
+    code, _, err = run(["stats", str(images), "--size", "16", "--summary", "--out", str(tmp_path / "s.csv"),
+                        "--per-channel", str(tmp_path / "c.csv"), "--json", str(tmp_path / "s.json")])
+    assert code == 0, err
+    model = wavevis.load_model("wavevgg")
+    paths = sorted(images.glob("*.png"))
+    reports = [wavevis.analyze(model, wavevis.load_image(p, size=16), images=[str(p)]) for p in paths]
+    whole = reports[0].merge(reports[1]).merge(reports[2])
+    assert (tmp_path / "s.csv").read_text() == wavevis.export.rows_to_csv(whole.summary())
+    assert (tmp_path / "c.csv").read_text() == wavevis.export.rows_to_csv(whole.summary_channel_rows(), CHANNEL_COLUMNS)
+    assert (tmp_path / "s.json").read_text() == wavevis.export.rows_to_json(whole.summary()) + "\n"
+
+
+def test_summary_of_mixed_sizes_leaves_height_and_width_blank(tmp_path):
+    rng = np.random.default_rng(5)
+    for side in (32, 48):
+        Image.fromarray(rng.integers(0, 255, (side, side, 3), dtype=np.uint8)).save(tmp_path / f"s{side}.png")
+    code, out, err = run(["stats", str(tmp_path), "--size", "0", "--summary"])
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    sizes = {r["layer"]: (r["height"], r["width"]) for r in rows}
+    assert sizes.pop("avgpool") == ("1", "1")  # the adaptive pool's 1×1 output: one size for both
+    assert sizes and set(sizes.values()) == {("", "")}
+    assert all(r["channels"] for r in rows)
+    code, out, _ = run(["stats", str(tmp_path), "--size", "0"])
+    first = {(r["image"].endswith("s32.png"), r["height"]) for r in csv.DictReader(io.StringIO(out)) if r["index"] == "0"}
+    assert first == {(True, "32"), (False, "48")}
+
+
+def test_a_failure_mid_folder_leaves_no_partial_output(images, tmp_path):
+    (images / "im1.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)  # the second of three is corrupt
+    for extra in ([], ["--summary"]):
+        argv = ["stats", str(images), "--size", "16", *extra]
+        code, out, err = run([*argv, "--out", str(tmp_path / "l.csv"), "--json", str(tmp_path / "l.json")])
+        assert code == 2 and "im1.png" in err and err.splitlines()[-1].startswith("error: ")
+        assert err.count("error:") == 1 and "\nerror: " in err  # not glued to the progress line
+        code, out, err = run(argv)
+        assert code == 2 and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs"]  # no l.csv, no temporary files
+
+
+def test_an_output_path_in_a_missing_folder_fails_before_any_image(images, tmp_path):
+    target = tmp_path / "nowhere" / "l.csv"
+    code, out, err = run(["stats", str(images), "--size", "16", "--out", str(target)])
+    assert code == 2 and out == "" and str(target) in err and err.count("\n") == 1
+    assert "1/3" not in err  # refused before the first image was analysed

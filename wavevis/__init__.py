@@ -19,7 +19,7 @@ from .images import (
 from .loading import load_model, load_model_with_report
 from .models import build_model, list_inits, list_models
 from .pooling import WavePool2d, create_pool, list_pools
-from .report import Report, analyze
+from .report import Report, Summary, analyze
 from .wavelets import SUBBANDS, Subbands, dwt2, idwt2, list_wavelets
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "preprocess",
     "read_state_dict",
     "Report",
+    "Summary",
     "sample_image_path",
     "Subbands",
     "SUBBANDS",

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 import textwrap
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import Iterator, Sequence, TextIO
 
 import torch
 import torch.nn as nn
 
 from . import __version__
 from .compare import (
-    COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, CONFIG_KEYS, Comparison, ModelConfig, config_labels, parse_config,
+    COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, CONFIG_KEYS, MODEL_COLUMN, ModelConfig, config_labels, parse_config,
 )
 from .diagnose import Diagnosis, examine
 from .errors import ImageError, WavevisError
-from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv, rows_to_json
+from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, CsvRows, JsonRows
 from .images import DEFAULT_SAMPLE, MAX_INPUT_SIDE, decode_image, load_image, sample_image_path
 from .loading import describe_spec
 from .models import list_inits, list_models
 from .pooling import POOLS
-from .report import Report, analyze
+from .report import Report, Summary, analyze
 from .wavelets import analysis_filters, list_wavelets
 
 __all__ = ["IMAGE_EXTENSIONS", "build_parser", "main"]
@@ -202,27 +206,62 @@ def _read_image(path: Path, args: argparse.Namespace) -> tuple[torch.Tensor, tup
     return x, decoded.notices
 
 
-def _analyze_paths(
+def _reports(
     model: nn.Module, paths: list[Path], args: argparse.Namespace, device: torch.device, stderr: TextIO,
     label: str = "", notes: bool = True,
-) -> Report:
-    report: Report | None = None
+) -> Iterator[Report]:
+    """One single-image Report per path, in order, with a progress line for several images."""
     for done, path in enumerate(paths, start=1):
-        x, notices = _read_image(path, args)
-        if notes and notices:
-            if len(paths) > 1 and done > 1:
-                stderr.write("\n")  # end the open progress line
-            stderr.writelines(f"note: {path.name}: {notice}\n" for notice in notices)
-        x = x.to(device)
+        progress_open = len(paths) > 1 and done > 1
         try:
-            single = analyze(model, x, images=[str(path)])
-        except WavevisError as exc:  # name the file: in a folder run it is one of many
-            raise type(exc)(f"{path}: {exc}") from None
-        report = single if report is None else report.merge(single)
+            x, notices = _read_image(path, args)
+            if notes and notices:
+                if progress_open:
+                    stderr.write("\n")
+                    progress_open = False
+                stderr.writelines(f"note: {path.name}: {notice}\n" for notice in notices)
+            try:
+                report = analyze(model, x.to(device), images=[str(path)])
+            except WavevisError as exc:  # name the file: in a folder run it is one of many
+                raise type(exc)(f"{path}: {exc}") from None
+        except BaseException:
+            if progress_open:
+                stderr.write("\n")  # the error goes on a line of its own
+            raise
+        yield report
         if len(paths) > 1:
             _progress(done, len(paths), f"{label}: {path}" if label else str(path), stderr)
-    assert report is not None
-    return report
+
+
+@contextmanager
+def _output(path: str | None, stdout: TextIO | None = None) -> Iterator[TextIO]:
+    """A text stream for one output that appears only if the whole run succeeds.
+
+    Rows are streamed to a temporary file (beside `path`, or spooled for standard output), so
+    a folder of any size needs no memory per image, and a run that fails on its 900th image
+    leaves no partial file behind: the temporary file replaces `path` (or is copied to
+    `stdout`) at the end.
+    """
+    if path is None:
+        with tempfile.SpooledTemporaryFile(max_size=1 << 24, mode="w+", encoding="utf-8", newline="") as tmp:
+            yield tmp
+            tmp.seek(0)
+            shutil.copyfileobj(tmp, stdout)
+        return
+    target = Path(path)
+    try:
+        handle = tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", newline="", dir=target.parent, prefix=f".{target.name}.", suffix=".partial",
+            delete=False)
+    except OSError as exc:  # name the file asked for, not the temporary one
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
+    try:
+        with handle:
+            yield handle
+        os.replace(handle.name, target)
+    finally:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
 
 
 def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -232,30 +271,43 @@ def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     base = _config(args)
     configs = [base, *(parse_config(spec, base) for spec in args.compare or [])]
     labels = config_labels(configs)
-    reports = []
-    for index, (config, label) in enumerate(zip(configs, labels)):
-        shown = label if len(configs) > 1 else ""
-        model = _load(config, device, stderr, shown)
-        # Image notes once, not once per compared configuration.
-        reports.append(_analyze_paths(model, paths, args, device, stderr, shown, notes=index == 0))
-    if len(configs) > 1:
-        comparison = Comparison(labels, configs, reports)
-        rows = comparison.rows(summary=args.summary)
-        columns, channel_columns = COMPARE_COLUMNS, COMPARE_CHANNEL_COLUMNS
-        channel_rows = comparison.channel_rows(summary=args.summary) if args.per_channel else []
-    else:
-        (report,) = reports
-        rows = report.summary() if args.summary else report.rows()
-        columns, channel_columns = LAYER_COLUMNS, CHANNEL_COLUMNS
+    several = len(configs) > 1
+    columns = COMPARE_COLUMNS if several else LAYER_COLUMNS
+    with ExitStack() as outputs:
+        layer_csv = CsvRows(outputs.enter_context(_output(args.out, stdout)), columns)
+        json_file = outputs.enter_context(_output(args.json)) if args.json else None
+        layer_json = JsonRows(json_file, columns) if json_file is not None else None
+        channel_csv = None
         if args.per_channel:
-            channel_rows = report.summary_channel_rows() if args.summary else report.channel_rows()
-    text = rows_to_csv(rows, columns, args.out)
-    if args.out is None:
-        stdout.write(text)
-    if args.json:
-        rows_to_json(rows, columns, args.json)
-    if args.per_channel:
-        rows_to_csv(channel_rows, channel_columns, args.per_channel)
+            channel_columns = COMPARE_CHANNEL_COLUMNS if several else CHANNEL_COLUMNS
+            channel_csv = CsvRows(outputs.enter_context(_output(args.per_channel)), channel_columns)
+
+        def emit(source: Report | Summary, tag: dict[str, str]) -> None:
+            rows = [{**tag, **row} for row in source.rows()]
+            layer_csv.write(rows)
+            if layer_json is not None:
+                layer_json.write(rows)
+            if channel_csv is not None:
+                channel_csv.write({**tag, **row} for row in source.channel_rows())
+
+        for index, (config, label) in enumerate(zip(configs, labels)):
+            shown = label if several else ""
+            tag = {MODEL_COLUMN: label} if several else {}
+            model = _load(config, device, stderr, shown)
+            summary = Summary() if args.summary else None
+            # Image notes once, not once per compared configuration.
+            for report in _reports(model, paths, args, device, stderr, shown, notes=index == 0):
+                if summary is not None:
+                    summary.add(report)  # a running merge: memory stays flat over any number of images
+                else:
+                    emit(report, tag)
+            if summary is not None:
+                emit(summary, tag)
+        for writer in (layer_csv, layer_json, channel_csv):
+            if writer is not None:
+                writer.close()
+        if json_file is not None:
+            json_file.write("\n")
     return 0
 
 

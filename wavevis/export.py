@@ -7,9 +7,9 @@ import io
 import json
 import math
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence, TextIO
 
-__all__ = ["CHANNEL_COLUMNS", "LAYER_COLUMNS", "format_value", "rows_to_csv", "rows_to_json"]
+__all__ = ["CHANNEL_COLUMNS", "CsvRows", "JsonRows", "LAYER_COLUMNS", "format_value", "rows_to_csv", "rows_to_json"]
 
 LAYER_COLUMNS: tuple[str, ...] = (
     "image", "index", "layer", "call", "kind", "type", "channels", "height", "width",
@@ -42,6 +42,69 @@ def _columns(rows: Sequence[Row], columns: Sequence[str]) -> list[str]:
     return [*columns, *extra]
 
 
+class CsvRows:
+    """Rows written to a text stream as they come: the header from the first rows written.
+
+    Rows of one kind share their keys, so the first batch names every column: the contract
+    columns first, then any extra keys in first-seen order.
+    """
+
+    def __init__(self, stream: TextIO, columns: Sequence[str] = LAYER_COLUMNS) -> None:
+        self._writer = csv.writer(stream, lineterminator="\n")
+        self._columns = columns
+        self._header: list[str] | None = None
+
+    def write(self, rows: Iterable[Row]) -> None:
+        rows = list(rows)
+        if self._header is None:
+            self._header = _columns(rows, self._columns)
+            self._writer.writerow(self._header)
+        for row in rows:
+            _check_keys(row, self._header)
+            self._writer.writerow([format_value(row.get(k)) for k in self._header])
+
+    def close(self) -> None:
+        """Finish the output (a header alone when no row came)."""
+        self.write([])
+
+
+class JsonRows:
+    """Rows written to a text stream as they come, as one JSON list of objects in column order.
+
+    Undefined values (None, NaN, ±Inf: JSON has none of the last two) are null.
+    """
+
+    def __init__(self, stream: TextIO, columns: Sequence[str] = LAYER_COLUMNS) -> None:
+        self._stream = stream
+        self._columns = columns
+        self._header: list[str] | None = None
+        self._sep = "[\n "
+
+    def write(self, rows: Iterable[Row]) -> None:
+        rows = list(rows)
+        if self._header is None and rows:
+            self._header = _columns(rows, self._columns)
+        for row in rows:
+            _check_keys(row, self._header)
+            obj = {k: _json_value(row.get(k)) for k in self._header}
+            # The layout of json.dumps(rows, indent=1), one object at a time.
+            self._stream.write(self._sep + json.dumps(obj, indent=1).replace("\n", "\n "))
+            self._sep = ",\n "
+
+    def close(self) -> None:
+        self._stream.write("[]" if self._header is None else "\n]")
+
+
+def _json_value(v: object) -> object:
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def _check_keys(row: Row, header: list[str]) -> None:
+    extra = [k for k in row if k not in header]
+    if extra:
+        raise ValueError(f"row has columns {extra} that the first rows lacked")
+
+
 def rows_to_csv(rows: Iterable[Row], columns: Sequence[str] = LAYER_COLUMNS, path: str | Path | None = None) -> str:
     """Rows as CSV text (written to `path` too when given).
 
@@ -53,13 +116,10 @@ def rows_to_csv(rows: Iterable[Row], columns: Sequence[str] = LAYER_COLUMNS, pat
     Returns:
         The CSV text.
     """
-    rows = list(rows)
-    header = _columns(rows, columns)
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([format_value(row.get(k)) for k in header])
+    writer = CsvRows(buf, columns)
+    writer.write(rows)
+    writer.close()
     text = buf.getvalue()
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
@@ -68,13 +128,11 @@ def rows_to_csv(rows: Iterable[Row], columns: Sequence[str] = LAYER_COLUMNS, pat
 
 def rows_to_json(rows: Iterable[Row], columns: Sequence[str] = LAYER_COLUMNS, path: str | Path | None = None) -> str:
     """Rows as a JSON list of objects in column order; undefined values are null."""
-    rows = list(rows)
-    header = _columns(rows, columns)
-
-    def clean(v: object) -> object:  # JSON has no NaN or Infinity
-        return None if isinstance(v, float) and not math.isfinite(v) else v
-
-    text = json.dumps([{k: clean(row.get(k)) for k in header} for row in rows], indent=1)
+    buf = io.StringIO()
+    writer = JsonRows(buf, columns)
+    writer.write(rows)
+    writer.close()
+    text = buf.getvalue()
     if path is not None:
         Path(path).write_text(text + "\n", encoding="utf-8")
     return text

@@ -17,7 +17,7 @@ from .pooling import wavelet_pool_subbands
 from .stats import ChannelStats, channel_values, layer_values
 from .wavelets import SUBBANDS, Subbands
 
-__all__ = ["Report", "analyze"]
+__all__ = ["Report", "Summary", "analyze"]
 
 _IN_COLUMNS = tuple(f"in_{b.lower()}_energy" for b in SUBBANDS)
 
@@ -45,6 +45,99 @@ def _pool_values(
     ac = float(in_ac.sum()) if in_ac is not None else 0.0
     values["discarded_fraction_ac"] = min(dropped / ac, 1.0) if ac > 0 else 0.0
     return values
+
+
+def _layer_row(info: CallInfo, passes: tuple[str, ...] | None, image: str, st: ChannelStats,
+               in_bands: np.ndarray | None, in_ac: np.ndarray | None) -> dict:
+    """One per-layer row (LAYER_COLUMNS and the extra columns) of a call's statistics."""
+    row: dict[str, object] = {
+        "image": image, "index": info.index, "layer": info.layer, "call": info.call,
+        "kind": info.kind, "type": info.type, "channels": info.channels,
+        "height": info.height, "width": info.width,
+    }
+    row.update(layer_values(st))
+    row.update(_pool_values(in_bands, in_ac, passes))
+    return row
+
+
+def _call_keys(records: Sequence[CallRecord]) -> list[tuple[str, int, str]]:
+    return [(r.info.layer, r.info.call, r.info.kind) for r in records]
+
+
+@dataclass
+class _MergedCall:
+    """One call's statistics merged over images, with the map sizes seen."""
+
+    record: CallRecord  # identity and passed bands (its per-image lists are not used)
+    stats: ChannelStats
+    in_bands: np.ndarray | None
+    in_ac: np.ndarray | None
+    sizes: set[tuple[int, int]]
+
+    @classmethod
+    def of(cls, r: CallRecord) -> _MergedCall:
+        return cls(
+            r, reduce(ChannelStats.merge, r.stats),
+            None if r.in_bands is None else np.sum(r.in_bands, axis=0),
+            None if r.in_ac is None else np.sum(r.in_ac, axis=0),
+            {(r.info.height, r.info.width)},
+        )
+
+    def add(self, other: _MergedCall) -> None:
+        self.stats = self.stats.merge(other.stats)
+        both = self.in_bands is not None and other.in_bands is not None
+        self.in_bands = self.in_bands + other.in_bands if both else None
+        both = self.in_ac is not None and other.in_ac is not None
+        self.in_ac = self.in_ac + other.in_ac if both else None
+        self.sizes |= other.sizes
+
+
+class Summary:
+    """Dataset-level statistics of every recorded call, merged report by report as images arrive.
+
+    Memory stays at one set of channel accumulators per call however many images are added, so
+    `wavevis stats FOLDER --summary` runs over any number of images. A channel counts as dead
+    when it is dead on every image; band energies are summed. Where images gave a call maps of
+    different sizes (`--size 0`), its height and width are blank.
+    """
+
+    def __init__(self) -> None:
+        self.images = 0
+        self._calls: list[_MergedCall] = []
+
+    def add(self, report: Report) -> None:
+        """Merge every image of `report` in (same model: the same recorded calls)."""
+        calls = [_MergedCall.of(r) for r in report.records]
+        if self._calls and _call_keys([c.record for c in self._calls]) != _call_keys(report.records):
+            raise ValueError("cannot merge reports of different models: their recorded calls differ")
+        if not self._calls:
+            self._calls = calls
+        else:
+            for mine, new in zip(self._calls, calls):
+                mine.add(new)
+        self.images += len(report.images)
+
+    def _label(self, name: str | None) -> str:
+        return name or f"all ({self.images} images)"
+
+    def rows(self, name: str | None = None) -> list[dict]:
+        """One per-layer row per call, labelled `name` (default "all (N images)")."""
+        rows = []
+        for c in self._calls:
+            row = _layer_row(c.record.info, c.record.passes, self._label(name), c.stats, c.in_bands, c.in_ac)
+            if len(c.sizes) > 1:
+                row["height"] = row["width"] = None
+            rows.append(row)
+        return rows
+
+    def channel_rows(self, name: str | None = None) -> list[dict]:
+        """Per-channel rows of every call (`dead` = dead on every image)."""
+        out = []
+        for c in self._calls:
+            info = c.record.info
+            head = {"image": self._label(name), "index": info.index, "layer": info.layer, "call": info.call}
+            out.extend({**head, **values} for values in channel_values(c.stats))
+        return out
 
 
 @dataclass
@@ -88,49 +181,27 @@ class Report:
 
     # -- rows ---------------------------------------------------------------------------------
 
-    def _row(self, record: CallRecord, image: str, st: ChannelStats, in_bands: np.ndarray | None,
-             in_ac: np.ndarray | None) -> dict:
-        info = record.info
-        row: dict[str, object] = {
-            "image": image, "index": info.index, "layer": info.layer, "call": info.call,
-            "kind": info.kind, "type": info.type, "channels": info.channels,
-            "height": info.height, "width": info.width,
-        }
-        row.update(layer_values(st))
-        row.update(_pool_values(in_bands, in_ac, record.passes))
-        return row
-
     def rows(self) -> list[dict]:
         """Per-layer rows (the CSV columns of DESIGN.md), image by image, calls in forward order."""
         return [
-            self._row(r, name, r.stats[i], r.in_bands[i] if r.in_bands is not None else None,
+            _layer_row(r.info, r.passes, name, r.stats[i], r.in_bands[i] if r.in_bands is not None else None,
                       r.in_ac[i] if r.in_ac is not None else None)
             for i, name in enumerate(self.images)
             for r in self.records
         ]
 
     def summary(self, name: str | None = None) -> list[dict]:
-        """Dataset-level rows: every call's statistics merged over all images of this report.
-
-        A channel counts as dead when it is dead on every image; energies are summed.
-        """
-        label = name or f"all ({len(self.images)} images)"
-        rows = []
-        for r in self.records:
-            merged = reduce(ChannelStats.merge, r.stats)
-            in_bands = None if r.in_bands is None else np.sum(r.in_bands, axis=0)
-            in_ac = None if r.in_ac is None else np.sum(r.in_ac, axis=0)
-            rows.append(self._row(r, label, merged, in_bands, in_ac))
-        return rows
+        """Dataset-level rows: every call's statistics merged over all images (see `Summary`)."""
+        return self._summary().rows(name)
 
     def summary_channel_rows(self, name: str | None = None) -> list[dict]:
         """Dataset-level per-channel rows (`dead` = dead on every image)."""
-        label = name or f"all ({len(self.images)} images)"
-        out = []
-        for r in self.records:
-            head = {"image": label, "index": r.info.index, "layer": r.info.layer, "call": r.info.call}
-            out.extend({**head, **values} for values in channel_values(reduce(ChannelStats.merge, r.stats)))
-        return out
+        return self._summary().channel_rows(name)
+
+    def _summary(self) -> Summary:
+        summary = Summary()
+        summary.add(self)
+        return summary
 
     def channel_rows(self) -> list[dict]:
         """Per-channel rows (the per-channel CSV columns), image by image."""
@@ -143,7 +214,7 @@ class Report:
 
     def merge(self, other: Report) -> Report:
         """One report over the images of both (same model, same recorded calls)."""
-        if [(c.layer, c.call, c.kind) for c in self.calls] != [(c.layer, c.call, c.kind) for c in other.calls]:
+        if _call_keys(self.records) != _call_keys(other.records):
             raise ValueError("cannot merge reports of different models: their recorded calls differ")
         records = []
         for a, b in zip(self.records, other.records):
