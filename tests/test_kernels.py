@@ -131,3 +131,23 @@ def test_map_stats_widens_other_dtypes_exactly(dtype):
     st = map_stats(y)
     np.testing.assert_array_equal(st.sum, y.double().reshape(2, -1).sum(dim=1).numpy())
     np.testing.assert_array_equal(st.min, [-8.0, 1.0])
+
+
+def _child_pass(queue):
+    queue.put(channel_pass(np.ones((4, 128, 128), np.float32))[:, FIELDS.index("sum")].tolist())
+
+
+def test_a_forked_child_gets_its_own_threads():
+    # The parent's helper thread does not exist in a fork: reusing its pool would wait forever.
+    channel_pass(np.ones((4, 128, 128), np.float32))
+    assert kernels._pools
+    ctx = __import__("multiprocessing").get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_child_pass, args=(queue,))
+    child.start()
+    try:
+        assert queue.get(timeout=60) == [128.0 * 128] * 4
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()

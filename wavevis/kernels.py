@@ -131,6 +131,16 @@ _pools: dict[int, ThreadPoolExecutor] = {}
 _pools_guard = threading.Lock()
 
 
+def _forget_pools_in_child() -> None:
+    """A forked child has none of its parent's threads: it starts its own pools (and lock)."""
+    global _pools_guard
+    _pools_guard = threading.Lock()
+    _pools.clear()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
+
+
 def _pool(helpers: int) -> ThreadPoolExecutor:
     """Shared helper threads, one pool per size (the calling thread takes a share as well)."""
     with _pools_guard:
