@@ -174,3 +174,14 @@ def test_an_output_path_in_a_missing_folder_fails_before_any_image(images, tmp_p
     code, out, err = run(["stats", str(images), "--size", "16", "--out", str(target)])
     assert code == 2 and out == "" and str(target) in err and err.count("\n") == 1
     assert "1/3" not in err  # refused before the first image was analysed
+
+
+def test_a_clean_load_still_prints_its_filter_notes(images, tmp_path):
+    model = wavevis.build_model("wavevgg", wavelet="db2")
+    state = dict(model.state_dict())
+    state["pool2.HH.weight"] = state["pool2.HH.weight"].flip(-2, -1)  # a flip changes no energy
+    torch.save(state, tmp_path / "flipped.pt")
+    code, out, err = run(["stats", str(images / "im0.png"), "--size", "16", "--wavelet", "db2",
+                          "--weights", str(tmp_path / "flipped.pt")])
+    assert code == 0 and out
+    assert err == "note: pool2.HH.weight holds HH flipped: a flip changes no energy\n"

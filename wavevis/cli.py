@@ -185,9 +185,12 @@ def _config(args: argparse.Namespace) -> ModelConfig:
 
 def _load(config: ModelConfig, device: torch.device, stderr: TextIO, label: str = "") -> nn.Module:
     model, load_report = config.load()
+    prefix = f"{label}: " if label else ""
     if load_report is not None and not load_report.ok:
         for line in load_report.lines():
-            stderr.write(f"warning: {label + ': ' if label else ''}{line}\n")
+            stderr.write(f"warning: {prefix}{line}\n")
+    elif load_report is not None:  # a clean load can still carry notes (a filter up to sign or flip)
+        stderr.writelines(f"note: {prefix}{line}\n" for line in load_report.filter_notes)
     return model.to(device)
 
 
