@@ -1,5 +1,9 @@
 """The fused statistics kernel against plain numpy and PyWavelets, field by field, edge cases included."""
 
+import subprocess
+import sys
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import pywt
@@ -151,3 +155,42 @@ def test_a_forked_child_gets_its_own_threads():
         child.join(timeout=10)
         if child.is_alive():
             child.kill()
+
+
+def exact_band_energies(y: np.ndarray) -> np.ndarray:
+    """LL, LH, HL, HH energies per channel in exact rational arithmetic (DESIGN.md's block formulas)."""
+    out = []
+    for channel in y:
+        f = [[Fraction(float(v)) for v in row] for row in channel]
+        e = [Fraction(0)] * 4
+        for i in range(0, len(f) - 1, 2):
+            for j in range(0, len(f[0]) - 1, 2):
+                a, b, c, d = f[i][j], f[i][j + 1], f[i + 1][j], f[i + 1][j + 1]
+                for k, band in enumerate(((a + b + c + d) / 2, (-a + b - c + d) / 2, (-a - b + c + d) / 2,
+                                          (a - b - c + d) / 2)):
+                    e[k] += band * band
+        out.append([float(v) for v in e])
+    return np.array(out)
+
+
+@pytest.mark.parametrize("offset, spread", [(1e8, 1e-4), (1e12, 1e-2)])
+def test_band_energies_of_a_float64_map_on_a_large_offset_are_exact(offset, spread):
+    # The detail bands come from differences, so the offset cannot swamp them. (PyWavelets'
+    # separable filtering loses 1e-5…1e-3 of them here: exact rationals are the reference.)
+    y = offset + spread * np.random.default_rng(6).standard_normal((2, 12, 10))
+    got = channel_pass(y)[:, FIELDS.index("ll"):FIELDS.index("hh") + 1]
+    np.testing.assert_allclose(got, exact_band_energies(y), rtol=1e-12)
+
+
+def test_a_thread_still_running_at_interpreter_shutdown_gets_its_statistics(tmp_path):
+    # concurrent.futures refuses new work once the main thread has finished.
+    script = (
+        "import threading, time, numpy as np\n"
+        "from wavevis.kernels import channel_pass\n"
+        "def work():\n"
+        "    time.sleep(0.5)\n"
+        "    print(channel_pass(np.ones((64, 64, 64), np.float32))[:, 0].sum())\n"
+        "threading.Thread(target=work).start()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == str(64.0**3), done.stderr

@@ -18,8 +18,8 @@ from numba import njit
 __all__ = ["FIELDS", "channel_pass"]
 
 # Columns of the kernel's (C, len(FIELDS)) output, float64.
-#   sum, abs: Σy and Σ|y| over the whole map; m2: Σ(y − mean)²; min, max (NaN ignored: the caller
-#   marks channels whose `abs` is NaN); zeros: count of values == 0;
+#   sum, abs: Σy and Σ|y| over the whole map; m2: Σ(y − mean)²; min, max (a NaN may land at
+#   either end: the caller marks channels whose `abs` is NaN); zeros: count of values == 0;
 #   ll, lh, hl, hh: orthonormal Haar band energies of the even-cropped map;
 #   ac: Σ(y − mean)² over the even-cropped map, about the cropped map's own mean.
 FIELDS = ("sum", "abs", "m2", "min", "max", "zeros", "ll", "lh", "hl", "hh", "ac")
@@ -31,27 +31,38 @@ _PARALLEL_MIN_VALUES = 1 << 16  # smaller maps are not worth a second thread
 _CPUS = os.cpu_count() or 1
 
 
+_CROP, _EDGE = 0, 1  # rows of the accumulators: the even-cropped part, the odd last row and column
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _accumulate(acc, part, s, a, d, q, z):  # pragma: no cover - compiled
+    acc[part, 0] += s
+    acc[part, 1] += a
+    acc[part, 2] += d
+    acc[part, 3] += q
+    acc[part, 4] += z
+
+
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
 def _pass(y, keys, sign_mask, first, last, out):  # pragma: no cover - compiled; tested through channel_pass
     # `keys` is y's memory read as signed integers of its width: k ^ ((k >> bits−1) & sign_mask)
-    # orders them as the floats are ordered (−Inf < … < −0 < +0 < … < +Inf), and integer
-    # min/max vectorise where float min/max, with their NaN rules, do not.
+    # orders them as the floats are ordered (−Inf < … < −0 < +0 < … < +Inf, NaNs at the ends),
+    # and integer min/max vectorise where float min/max, with their NaN rules, do not.
     _, h, w = y.shape
     even_h, even_w = h - h % 2, w - w % 2
     n = h * w
+    crop_n = even_h * even_w
     shift = keys.itemsize * 8 - 1
-    key_hi = sign_mask  # the key of the largest NaN: every key is <= it
-    key_lo = ~sign_mask
     ends = np.empty(2, dtype=keys.dtype)
+    acc = np.empty((2, 5))  # per part: Σy, Σ|y|, Σ(y − k), Σ(y − k)², count of zeros
     for c in range(first, last):
-        # Sums of squares are taken about a value of the channel itself: E − S²/n then cannot
-        # cancel catastrophically (|y − mean| ≤ √n·std for every y), unlike sums about 0.
+        # Squares are summed about a value of the channel itself: E − S²/n then cannot cancel
+        # catastrophically (|y − mean| ≤ √n·std for every y), as sums about 0 can.
         k = np.float64(y[c, 0, 0]) if n else 0.0
         if not math.isfinite(k):
             k = 0.0
-        lo, hi = key_hi, key_lo
-        crop_s = crop_a = crop_d = crop_q = crop_z = 0.0  # the even-cropped part
-        edge_s = edge_a = edge_d = edge_q = edge_z = 0.0  # the odd last row and column
+        lo, hi = sign_mask, ~sign_mask  # the largest and smallest keys
+        acc[:] = 0.0
         ll = lh = hl = hh = 0.0
         for i in range(h):
             row = y[c, i]
@@ -69,57 +80,42 @@ def _pass(y, keys, sign_mask, first, last, out):  # pragma: no cover - compiled;
                 rd += d
                 rq += d * d
                 rz += t == 0
+            _accumulate(acc, _CROP if i < even_h else _EDGE, rs, ra, rd, rq, rz)
             if even_w < w:
                 t = np.float64(row[w - 1])
-                d = t - k
-                edge_s += t
-                edge_a += abs(t)
-                edge_d += d
-                edge_q += d * d
-                edge_z += t == 0
-            if i < even_h:
-                crop_s += rs
-                crop_a += ra
-                crop_d += rd
-                crop_q += rq
-                crop_z += rz
-            else:
-                edge_s += rs
-                edge_a += ra
-                edge_d += rd
-                edge_q += rq
-                edge_z += rz
+                _accumulate(acc, _EDGE, t, abs(t), t - k, (t - k) * (t - k), t == 0)
             if i % 2 == 1 and i < even_h:
                 # The row pair (i − 1, i) is still in cache: its 2×2 blocks a b / u v give
-                # LL=(a+b+u+v)/2, LH=(−a+b−u+v)/2, HL=(−a−b+u+v)/2, HH=(a−b−u+v)/2.
+                # LL=(a+b+u+v)/2, LH=(−a+b−u+v)/2, HL=(−a−b+u+v)/2, HH=(a−b−u+v)/2. The detail
+                # bands are built from differences, which a large common offset cannot swamp.
                 top = y[c, i - 1]
                 for j in range(0, even_w, 2):
                     a = np.float64(top[j])
                     b = np.float64(top[j + 1])
                     u = np.float64(row[j])
                     v = np.float64(row[j + 1])
-                    s0 = a + u
-                    s1 = b + v
-                    d0 = u - a
-                    d1 = v - b
-                    ll += (s0 + s1) * (s0 + s1)
-                    lh += (s1 - s0) * (s1 - s0)
-                    hl += (d0 + d1) * (d0 + d1)
-                    hh += (d1 - d0) * (d1 - d0)
+                    across_top = b - a
+                    across_bottom = v - u
+                    down_left = u - a
+                    down_right = v - b
+                    low = a + b + u + v
+                    ll += low * low
+                    lh += (across_top + across_bottom) * (across_top + across_bottom)
+                    hl += (down_left + down_right) * (down_left + down_right)
+                    hh += (down_right - down_left) * (down_right - down_left)
         ends[0] = lo ^ ((lo >> shift) & sign_mask)  # the same map turns keys back into bits
         ends[1] = hi ^ ((hi >> shift) & sign_mask)
         extremes = ends.view(y.dtype)
-        all_d = crop_d + edge_d
-        crop_n = even_h * even_w
+        total = acc[_CROP] + acc[_EDGE]
         # Rounding can leave a spread a hair below 0; NaN (from NaN/Inf values) stays NaN.
-        m2 = crop_q + edge_q - all_d * all_d / n if n else 0.0
-        ac = crop_q - crop_d * crop_d / crop_n if crop_n else 0.0
-        out[c, 0] = crop_s + edge_s
-        out[c, 1] = crop_a + edge_a
+        m2 = total[3] - total[2] * total[2] / n if n else 0.0
+        ac = acc[_CROP, 3] - acc[_CROP, 2] * acc[_CROP, 2] / crop_n if crop_n else 0.0
+        out[c, 0] = total[0]
+        out[c, 1] = total[1]
         out[c, 2] = 0.0 if m2 < 0.0 else m2
         out[c, 3] = extremes[0]
         out[c, 4] = extremes[1]
-        out[c, 5] = crop_z + edge_z
+        out[c, 5] = total[4]
         out[c, 6] = 0.25 * ll  # the bands above are 2 × the orthonormal ones
         out[c, 7] = 0.25 * lh
         out[c, 8] = 0.25 * hl
@@ -168,7 +164,12 @@ def channel_pass(y: np.ndarray) -> np.ndarray:
         return out
     bounds = [c * i // workers for i in range(workers + 1)]
     pool = _pool(workers - 1)
-    futures = [pool.submit(_pass, y, keys, mask, bounds[i], bounds[i + 1], out) for i in range(1, workers)]
+    futures = []
+    for i in range(1, workers):
+        try:
+            futures.append(pool.submit(_pass, y, keys, mask, bounds[i], bounds[i + 1], out))
+        except RuntimeError:  # no new work for threads once the interpreter shuts down
+            _pass(y, keys, mask, bounds[i], bounds[i + 1], out)
     _pass(y, keys, mask, bounds[0], bounds[1], out)
     for future in futures:
         future.result()
