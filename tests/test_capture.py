@@ -260,3 +260,9 @@ def test_ll_only_pool_discards_exactly_the_detail_bands():
     for row in (r for r in rows if r["kind"] == "wavepool"):
         total = sum(row[f"in_{b}_energy"] for b in ("ll", "lh", "hl", "hh"))
         assert row["discarded_fraction"] == pytest.approx(1 - row["in_ll_energy"] / total, rel=1e-9)
+
+
+def test_a_call_with_an_empty_output_gives_no_row():
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(0)).eval()
+    rows = analyze(model, torch.rand(1, 3, 8, 8)).rows()
+    assert [r["layer"] for r in rows] == ["0", "1"]  # the 4×0×0 pool output holds no values

@@ -172,7 +172,7 @@ def test_a_failure_mid_folder_leaves_no_partial_output(images, tmp_path):
 def test_an_output_path_in_a_missing_folder_fails_before_any_image(images, tmp_path):
     target = tmp_path / "nowhere" / "l.csv"
     code, out, err = run(["stats", str(images), "--size", "16", "--out", str(target)])
-    assert code == 2 and out == "" and str(target) in err and err.count("\n") == 1
+    assert code == 2 and out == "" and str(target) in err and "does not exist" in err and err.count("\n") == 1
     assert "1/3" not in err  # refused before the first image was analysed
 
 
@@ -185,3 +185,27 @@ def test_a_clean_load_still_prints_its_filter_notes(images, tmp_path):
                           "--weights", str(tmp_path / "flipped.pt")])
     assert code == 0 and out
     assert err == "note: pool2.HH.weight holds HH flipped: a flip changes no energy\n"
+
+
+def test_outputs_are_written_like_any_program_writes_files(images, tmp_path):
+    real = tmp_path / "real.csv"
+    real.write_text("old\n")
+    real.chmod(0o640)
+    (tmp_path / "link.csv").symlink_to(real)
+    code, _, err = run(["stats", str(images / "im0.png"), "--size", "16", "--out", str(tmp_path / "link.csv"),
+                        "--json", str(tmp_path / "new.json")])
+    assert code == 0, err
+    assert (tmp_path / "link.csv").is_symlink() and real.read_text().startswith("image,index,")
+    assert real.stat().st_mode & 0o777 == 0o640  # an existing file keeps its permissions
+    umask = __import__("os").umask(0)
+    __import__("os").umask(umask)
+    assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o666 & ~umask  # a new one follows the umask
+
+
+def test_a_folder_as_output_is_refused_before_anything_is_written(images, tmp_path):
+    (tmp_path / "adir").mkdir()
+    code, out, err = run(["stats", str(images), "--size", "16", "--per-channel", str(tmp_path / "pc.csv"),
+                          "--out", str(tmp_path / "adir")])
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: --out {tmp_path / 'adir'} is a folder: give a file name")
+    assert not (tmp_path / "pc.csv").exists() and "1/3" not in err

@@ -194,3 +194,13 @@ def test_a_thread_still_running_at_interpreter_shutdown_gets_its_statistics(tmp_
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == str(64.0**3), done.stderr
+
+
+def test_abs_sum_when_only_some_rows_of_a_pair_are_negative():
+    # Rows without negatives take Σ|y| = Σy; a pair takes it only if both rows qualify.
+    y = np.abs(np.random.default_rng(7).standard_normal((1, 6, 8))).astype(np.float32)
+    y[0, 1, 3] = -2.0  # pair (0, 1): the bottom row has a negative
+    y[0, 2, 5] = -0.0  # pair (2, 3): −0.0 is not negative, and |−0.0| = 0
+    y[0, 5, 0] = -1.5  # pair (4, 5): the bottom row again
+    assert_fields(channel_pass(y), numpy_fields(y))
+    assert_fields(channel_pass(np.abs(y)), numpy_fields(np.abs(y)))

@@ -170,8 +170,8 @@ class _Capture:
         return stats
 
     def hook(self, name: str, kind: Kind, exact_haar: bool, module: nn.Module, inputs, output) -> None:
-        if not isinstance(output, torch.Tensor) or output.dim() < 2:
-            return
+        if not isinstance(output, torch.Tensor) or output.dim() < 2 or output.numel() == 0:
+            return  # nothing per image to describe (an empty output has no values)
         if kind in ("pool", "wavepool") and inputs and isinstance(inputs[0], torch.Tensor):
             _refuse_growing_pool(name, inputs[0], output)
         call = self.calls.get(name, 0) + 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import shutil
 import sys
@@ -236,35 +237,36 @@ def _reports(
             _progress(done, len(paths), f"{label}: {path}" if label else str(path), stderr)
 
 
-@contextmanager
-def _output(path: str | None, stdout: TextIO | None = None) -> Iterator[TextIO]:
-    """A text stream for one output that appears only if the whole run succeeds.
-
-    Rows are streamed to a temporary file (beside `path`, or spooled for standard output), so
-    a folder of any size needs no memory per image, and a run that fails on its 900th image
-    leaves no partial file behind: the temporary file replaces `path` (or is copied to
-    `stdout`) at the end.
-    """
-    if path is None:
-        with tempfile.SpooledTemporaryFile(max_size=1 << 24, mode="w+", encoding="utf-8", newline="") as tmp:
-            yield tmp
-            tmp.seek(0)
-            shutil.copyfileobj(tmp, stdout)
-        return
+def _writable(path: str, option: str) -> str:
+    """`path` if a file can be written there, else a WavevisError naming it and the fix."""
     target = Path(path)
-    try:
-        handle = tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", newline="", dir=target.parent, prefix=f".{target.name}.", suffix=".partial",
-            delete=False)
-    except OSError as exc:  # name the file asked for, not the temporary one
-        raise OSError(exc.errno, exc.strerror, str(target)) from None
-    try:
-        with handle:
-            yield handle
-        os.replace(handle.name, target)
-    finally:
-        if os.path.exists(handle.name):
-            os.unlink(handle.name)
+    if target.is_dir():
+        raise WavevisError(f"{option} {path} is a folder: give a file name, e.g. {target / 'stats.csv'}")
+    if not target.exists() and not target.parent.is_dir():
+        raise WavevisError(f"{option} {path}: the folder {target.parent} does not exist: create it or write elsewhere")
+    if not os.access(target if target.exists() else target.parent, os.W_OK):
+        raise WavevisError(f"{option} {path}: permission denied: write somewhere you may write to")
+    return path
+
+
+@contextmanager
+def _output(path: str | None, option: str, stdout: TextIO | None = None) -> Iterator[TextIO]:
+    """A text stream for one output that reaches `path` (or `stdout`) only if the whole run succeeds.
+
+    Rows go to an anonymous temporary file (in memory up to 16 MB, then on disk), so a folder
+    of any size needs no memory per image and a run that fails on its 900th image writes
+    nothing. `path` is checked before any image is read and written as an ordinary open() at
+    the end: its permissions, a symlink, a FIFO or /dev/stdout behave as for any program.
+    """
+    target = None if path is None else _writable(path, option)
+    with tempfile.SpooledTemporaryFile(max_size=1 << 24, mode="w+", encoding="utf-8", newline="") as spool:
+        yield spool
+        spool.seek(0)
+        if target is None:
+            shutil.copyfileobj(spool, stdout)
+        else:
+            with open(target, "w", encoding="utf-8", newline="") as out:
+                shutil.copyfileobj(spool, out)
 
 
 def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -277,13 +279,13 @@ def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     several = len(configs) > 1
     columns = COMPARE_COLUMNS if several else LAYER_COLUMNS
     with ExitStack() as outputs:
-        layer_csv = CsvRows(outputs.enter_context(_output(args.out, stdout)), columns)
-        json_file = outputs.enter_context(_output(args.json)) if args.json else None
+        layer_csv = CsvRows(outputs.enter_context(_output(args.out, "--out", stdout)), columns)
+        json_file = outputs.enter_context(_output(args.json, "--json")) if args.json else None
         layer_json = JsonRows(json_file, columns) if json_file is not None else None
         channel_csv = None
         if args.per_channel:
             channel_columns = COMPARE_CHANNEL_COLUMNS if several else CHANNEL_COLUMNS
-            channel_csv = CsvRows(outputs.enter_context(_output(args.per_channel)), channel_columns)
+            channel_csv = CsvRows(outputs.enter_context(_output(args.per_channel, "--per-channel")), channel_columns)
 
         def emit(source: Report | Summary, tag: dict[str, str]) -> None:
             rows = [{**tag, **row} for row in source.rows()]

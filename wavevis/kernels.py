@@ -35,17 +35,16 @@ _CROP, _EDGE = 0, 1  # rows of the accumulators: the even-cropped part, the odd 
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _accumulate(acc, part, s, a, d, q, z):  # pragma: no cover - compiled
+def _accumulate(acc, part, s, a, d, q):  # pragma: no cover - compiled
     acc[part, 0] += s
     acc[part, 1] += a
     acc[part, 2] += d
     acc[part, 3] += q
-    acc[part, 4] += z
 
 
 @njit(nogil=True, cache=True, fastmath=_FLAGS)
 def _pass(y, keys, sign_mask, first, last, out):  # pragma: no cover - compiled; tested through channel_pass
-    # `keys` is y's memory read as signed integers of its width: k ^ ((k >> bits−1) & sign_mask)
+    # `keys` is y's memory read as signed integers of its width: bits ^ ((bits >> width−1) & sign_mask)
     # orders them as the floats are ordered (−Inf < … < −0 < +0 < … < +Inf, NaNs at the ends),
     # and integer min/max vectorise where float min/max, with their NaN rules, do not.
     _, h, w = y.shape
@@ -57,52 +56,75 @@ def _pass(y, keys, sign_mask, first, last, out):  # pragma: no cover - compiled;
     acc = np.empty((2, 5))  # per part: Σy, Σ|y|, Σ(y − k), Σ(y − k)², count of zeros
     for c in range(first, last):
         # Squares are summed about a value of the channel itself: E − S²/n then cannot cancel
-        # catastrophically (|y − mean| ≤ √n·std for every y), as sums about 0 can.
+        # catastrophically (|y − mean| ≤ √n·std for every y), as sums about 0 can. Σy is
+        # Σ(y − k) + k·count.
         k = np.float64(y[c, 0, 0]) if n else 0.0
         if not math.isfinite(k):
             k = 0.0
         lo, hi = sign_mask, ~sign_mask  # the largest and smallest keys
+        pair_lo = sign_mask
         acc[:] = 0.0
         ll = lh = hl = hh = 0.0
         for i in range(h):
             row = y[c, i]
+            # Extremes and zeros (±0: no bit but the sign) on the integer view of the row.
             key_row = keys[c, i]
+            row_lo, row_hi = sign_mask, ~sign_mask
+            zeros = 0
             for j in range(w):
-                key = key_row[j] ^ ((key_row[j] >> shift) & sign_mask)
-                lo = key if key < lo else lo
-                hi = key if key > hi else hi
-            rs = ra = rd = rq = rz = 0.0
-            for j in range(even_w):
-                t = np.float64(row[j])
-                d = t - k
-                rs += t
-                ra += abs(t)
-                rd += d
-                rq += d * d
-                rz += t == 0
-            _accumulate(acc, _CROP if i < even_h else _EDGE, rs, ra, rd, rq, rz)
-            if even_w < w:
+                bits = key_row[j]
+                key = bits ^ ((bits >> shift) & sign_mask)
+                row_lo = key if key < row_lo else row_lo
+                row_hi = key if key > row_hi else row_hi
+                zeros += (bits & sign_mask) == 0
+            lo = row_lo if row_lo < lo else lo
+            hi = row_hi if row_hi > hi else hi
+            if even_w < w:  # the odd last column
                 t = np.float64(row[w - 1])
-                _accumulate(acc, _EDGE, t, abs(t), t - k, (t - k) * (t - k), t == 0)
-            if i % 2 == 1 and i < even_h:
-                # The row pair (i − 1, i) is still in cache: its 2×2 blocks a b / u v give
-                # LL=(a+b+u+v)/2, LH=(−a+b−u+v)/2, HL=(−a−b+u+v)/2, HH=(a−b−u+v)/2. The detail
-                # bands are built from differences, which a large common offset cannot swamp.
-                top = y[c, i - 1]
-                for j in range(0, even_w, 2):
-                    a = np.float64(top[j])
-                    b = np.float64(top[j + 1])
-                    u = np.float64(row[j])
-                    v = np.float64(row[j + 1])
-                    across_top = b - a
-                    across_bottom = v - u
-                    down_left = u - a
-                    down_right = v - b
-                    low = a + b + u + v
-                    ll += low * low
-                    lh += (across_top + across_bottom) * (across_top + across_bottom)
-                    hl += (down_left + down_right) * (down_left + down_right)
-                    hh += (down_right - down_left) * (down_right - down_left)
+                _accumulate(acc, _EDGE, t, abs(t), t - k, (t - k) * (t - k))
+                acc[_EDGE, 4] += t == 0
+                zeros -= t == 0
+            if i >= even_h:  # the odd last row: moments only
+                rd = rq = ra = 0.0
+                for j in range(even_w):
+                    t = np.float64(row[j])
+                    ra += abs(t)
+                    rd += t - k
+                    rq += (t - k) * (t - k)
+                _accumulate(acc, _EDGE, rd + k * even_w, ra, rd, rq)
+                acc[_EDGE, 4] += zeros
+                continue
+            acc[_CROP, 4] += zeros
+            if i % 2 == 0:  # wait for the second row of the pair
+                pair_lo = row_lo
+                continue
+            # Rows i − 1 and i, block by block: a b / u v. Moments of the four values, and the
+            # bands LL=(a+b+u+v)/2, LH=(−a+b−u+v)/2, HL=(−a−b+u+v)/2, HH=(a−b−u+v)/2 (here
+            # without the /2), the detail ones from differences, which a large common offset
+            # cannot swamp.
+            non_negative = min(pair_lo, row_lo) >= 0  # then |y| = y: Σ|y| needs no pass of its own
+            top = y[c, i - 1]
+            rd = rq = ra = 0.0
+            for j in range(0, even_w, 2):
+                a = np.float64(top[j])
+                b = np.float64(top[j + 1])
+                u = np.float64(row[j])
+                v = np.float64(row[j + 1])
+                rd += ((a - k) + (b - k)) + ((u - k) + (v - k))
+                rq += ((a - k) * (a - k) + (b - k) * (b - k)) + ((u - k) * (u - k) + (v - k) * (v - k))
+                if not non_negative:
+                    ra += (abs(a) + abs(b)) + (abs(u) + abs(v))
+                across_top = b - a
+                across_bottom = v - u
+                down_left = u - a
+                down_right = v - b
+                low = a + b + u + v
+                ll += low * low
+                lh += (across_top + across_bottom) * (across_top + across_bottom)
+                hl += (down_left + down_right) * (down_left + down_right)
+                hh += (down_right - down_left) * (down_right - down_left)
+            pair_sum = rd + k * (2 * even_w)
+            _accumulate(acc, _CROP, pair_sum, pair_sum if non_negative else ra, rd, rq)
         ends[0] = lo ^ ((lo >> shift) & sign_mask)  # the same map turns keys back into bits
         ends[1] = hi ^ ((hi >> shift) & sign_mask)
         extremes = ends.view(y.dtype)

@@ -60,15 +60,16 @@ def _layer_row(info: CallInfo, passes: tuple[str, ...] | None, image: str, st: C
     return row
 
 
-def _call_keys(records: Sequence[CallRecord]) -> list[tuple[str, int, str]]:
-    return [(r.info.layer, r.info.call, r.info.kind) for r in records]
+def _call_keys(infos: Sequence[CallInfo]) -> list[tuple[str, int, str]]:
+    return [(i.layer, i.call, i.kind) for i in infos]
 
 
 @dataclass
 class _MergedCall:
     """One call's statistics merged over images, with the map sizes seen."""
 
-    record: CallRecord  # identity and passed bands (its per-image lists are not used)
+    info: CallInfo
+    passes: tuple[str, ...] | None
     stats: ChannelStats
     in_bands: np.ndarray | None
     in_ac: np.ndarray | None
@@ -77,7 +78,7 @@ class _MergedCall:
     @classmethod
     def of(cls, r: CallRecord) -> _MergedCall:
         return cls(
-            r, reduce(ChannelStats.merge, r.stats),
+            r.info, r.passes, reduce(ChannelStats.merge, r.stats),
             None if r.in_bands is None else np.sum(r.in_bands, axis=0),
             None if r.in_ac is None else np.sum(r.in_ac, axis=0),
             {(r.info.height, r.info.width)},
@@ -108,7 +109,7 @@ class Summary:
     def add(self, report: Report) -> None:
         """Merge every image of `report` in (same model: the same recorded calls)."""
         calls = [_MergedCall.of(r) for r in report.records]
-        if self._calls and _call_keys([c.record for c in self._calls]) != _call_keys(report.records):
+        if self._calls and _call_keys([c.info for c in self._calls]) != _call_keys(report.calls):
             raise ValueError("cannot merge reports of different models: their recorded calls differ")
         if not self._calls:
             self._calls = calls
@@ -124,7 +125,7 @@ class Summary:
         """One per-layer row per call, labelled `name` (default "all (N images)")."""
         rows = []
         for c in self._calls:
-            row = _layer_row(c.record.info, c.record.passes, self._label(name), c.stats, c.in_bands, c.in_ac)
+            row = _layer_row(c.info, c.passes, self._label(name), c.stats, c.in_bands, c.in_ac)
             if len(c.sizes) > 1:
                 row["height"] = row["width"] = None
             rows.append(row)
@@ -134,8 +135,7 @@ class Summary:
         """Per-channel rows of every call (`dead` = dead on every image)."""
         out = []
         for c in self._calls:
-            info = c.record.info
-            head = {"image": self._label(name), "index": info.index, "layer": info.layer, "call": info.call}
+            head = {"image": self._label(name), "index": c.info.index, "layer": c.info.layer, "call": c.info.call}
             out.extend({**head, **values} for values in channel_values(c.stats))
         return out
 
@@ -214,7 +214,7 @@ class Report:
 
     def merge(self, other: Report) -> Report:
         """One report over the images of both (same model, same recorded calls)."""
-        if _call_keys(self.records) != _call_keys(other.records):
+        if _call_keys(self.calls) != _call_keys(other.calls):
             raise ValueError("cannot merge reports of different models: their recorded calls differ")
         records = []
         for a, b in zip(self.records, other.records):
