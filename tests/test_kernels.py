@@ -1,5 +1,6 @@
 """The fused statistics kernel against plain numpy and PyWavelets, field by field, edge cases included."""
 
+import math
 import subprocess
 import sys
 from fractions import Fraction
@@ -204,3 +205,22 @@ def test_abs_sum_when_only_some_rows_of_a_pair_are_negative():
     y[0, 5, 0] = -1.5  # pair (4, 5): the bottom row again
     assert_fields(channel_pass(y), numpy_fields(y))
     assert_fields(channel_pass(np.abs(y)), numpy_fields(np.abs(y)))
+
+
+def test_sums_of_huge_float64_values_do_not_overflow_on_the_way():
+    big = np.finfo(np.float64).max * 0.9
+    y = np.array([[[big, 0.0], [0.0, 0.0]], [[big, -big], [0.0, 0.0]]])
+    st = map_stats(torch.from_numpy(y.copy()))
+    np.testing.assert_array_equal(st.sum, [big, 0.0])
+    np.testing.assert_array_equal(st.abs_sum, [big, np.inf])  # 2·big overflows: Inf, not NaN
+    np.testing.assert_array_equal(st.min, [0.0, -big])
+    np.testing.assert_array_equal(st.max, [big, big])
+
+
+def test_sums_stay_precise_when_the_first_value_is_an_outlier():
+    y = np.random.default_rng(8).random((1, 224, 224))
+    y[0, 0, 0], y[0, 100, 100] = 1e8, -1e8
+    got = channel_pass(y)[0]
+    exact = np.array([math.fsum(y.ravel()), math.fsum(np.abs(y).ravel())])  # correctly rounded sums
+    # Float64 summation's own bound (a few dozen ulps of Σ|y|), not |first value|·count.
+    assert np.all(np.abs(got[:2] - exact) <= 64 * np.finfo(np.float64).eps * exact[1])

@@ -56,8 +56,7 @@ def _pass(y, keys, sign_mask, first, last, out):  # pragma: no cover - compiled;
     acc = np.empty((2, 5))  # per part: Σy, Σ|y|, Σ(y − k), Σ(y − k)², count of zeros
     for c in range(first, last):
         # Squares are summed about a value of the channel itself: E − S²/n then cannot cancel
-        # catastrophically (|y − mean| ≤ √n·std for every y), as sums about 0 can. Σy is
-        # Σ(y − k) + k·count.
+        # catastrophically (|y − mean| ≤ √n·std for every y), as sums about 0 can.
         k = np.float64(y[c, 0, 0]) if n else 0.0
         if not math.isfinite(k):
             k = 0.0
@@ -85,13 +84,14 @@ def _pass(y, keys, sign_mask, first, last, out):  # pragma: no cover - compiled;
                 acc[_EDGE, 4] += t == 0
                 zeros -= t == 0
             if i >= even_h:  # the odd last row: moments only
-                rd = rq = ra = 0.0
+                rs = ra = rd = rq = 0.0
                 for j in range(even_w):
                     t = np.float64(row[j])
+                    rs += t
                     ra += abs(t)
                     rd += t - k
                     rq += (t - k) * (t - k)
-                _accumulate(acc, _EDGE, rd + k * even_w, ra, rd, rq)
+                _accumulate(acc, _EDGE, rs, ra, rd, rq)
                 acc[_EDGE, 4] += zeros
                 continue
             acc[_CROP, 4] += zeros
@@ -104,7 +104,7 @@ def _pass(y, keys, sign_mask, first, last, out):  # pragma: no cover - compiled;
             # cannot swamp.
             non_negative = min(pair_lo, row_lo) >= 0  # then |y| = y: Σ|y| needs no pass of its own
             top = y[c, i - 1]
-            rd = rq = ra = 0.0
+            rs = ra = rd = rq = 0.0
             for j in range(0, even_w, 2):
                 a = np.float64(top[j])
                 b = np.float64(top[j + 1])
@@ -119,12 +119,12 @@ def _pass(y, keys, sign_mask, first, last, out):  # pragma: no cover - compiled;
                 down_left = u - a
                 down_right = v - b
                 low = a + b + u + v
+                rs += low
                 ll += low * low
                 lh += (across_top + across_bottom) * (across_top + across_bottom)
                 hl += (down_left + down_right) * (down_left + down_right)
                 hh += (down_right - down_left) * (down_right - down_left)
-            pair_sum = rd + k * (2 * even_w)
-            _accumulate(acc, _CROP, pair_sum, pair_sum if non_negative else ra, rd, rq)
+            _accumulate(acc, _CROP, rs, rs if non_negative else ra, rd, rq)
         ends[0] = lo ^ ((lo >> shift) & sign_mask)  # the same map turns keys back into bits
         ends[1] = hi ^ ((hi >> shift) & sign_mask)
         extremes = ends.view(y.dtype)
