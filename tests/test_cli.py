@@ -209,3 +209,11 @@ def test_a_folder_as_output_is_refused_before_anything_is_written(images, tmp_pa
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith(f"error: --out {tmp_path / 'adir'} is a folder: give a file name")
     assert not (tmp_path / "pc.csv").exists() and "1/3" not in err
+
+
+def test_an_output_that_cannot_take_the_rows_leaves_the_others_unwritten(images, tmp_path):
+    # /proc/version refuses writes: when opened (a normal user) or when written (root).
+    code, out, err = run(["stats", str(images / "im0.png"), "--size", "16", "--per-channel", str(tmp_path / "pc.csv"),
+                          "--json", str(tmp_path / "l.json"), "--out", "/proc/version"])
+    assert code == 2 and out == "" and err.startswith("error: --out /proc/version") and err.count("\n") == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["imgs"]

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import errno
-import os
-import shutil
 import sys
-import tempfile
 import textwrap
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence, TextIO
 
@@ -26,6 +21,7 @@ from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, CsvRows, JsonRows
 from .images import DEFAULT_SAMPLE, MAX_INPUT_SIDE, decode_image, load_image, sample_image_path
 from .loading import describe_spec
 from .models import list_inits, list_models
+from .outputs import DeferredOutputs
 from .pooling import POOLS
 from .report import Report, Summary, analyze
 from .wavelets import analysis_filters, list_wavelets
@@ -237,38 +233,6 @@ def _reports(
             _progress(done, len(paths), f"{label}: {path}" if label else str(path), stderr)
 
 
-def _writable(path: str, option: str) -> str:
-    """`path` if a file can be written there, else a WavevisError naming it and the fix."""
-    target = Path(path)
-    if target.is_dir():
-        raise WavevisError(f"{option} {path} is a folder: give a file name, e.g. {target / 'stats.csv'}")
-    if not target.exists() and not target.parent.is_dir():
-        raise WavevisError(f"{option} {path}: the folder {target.parent} does not exist: create it or write elsewhere")
-    if not os.access(target if target.exists() else target.parent, os.W_OK):
-        raise WavevisError(f"{option} {path}: permission denied: write somewhere you may write to")
-    return path
-
-
-@contextmanager
-def _output(path: str | None, option: str, stdout: TextIO | None = None) -> Iterator[TextIO]:
-    """A text stream for one output that reaches `path` (or `stdout`) only if the whole run succeeds.
-
-    Rows go to an anonymous temporary file (in memory up to 16 MB, then on disk), so a folder
-    of any size needs no memory per image and a run that fails on its 900th image writes
-    nothing. `path` is checked before any image is read and written as an ordinary open() at
-    the end: its permissions, a symlink, a FIFO or /dev/stdout behave as for any program.
-    """
-    target = None if path is None else _writable(path, option)
-    with tempfile.SpooledTemporaryFile(max_size=1 << 24, mode="w+", encoding="utf-8", newline="") as spool:
-        yield spool
-        spool.seek(0)
-        if target is None:
-            shutil.copyfileobj(spool, stdout)
-        else:
-            with open(target, "w", encoding="utf-8", newline="") as out:
-                shutil.copyfileobj(spool, out)
-
-
 def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     _check_size(args)
     paths = _expand_inputs(args.inputs)
@@ -278,14 +242,14 @@ def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     labels = config_labels(configs)
     several = len(configs) > 1
     columns = COMPARE_COLUMNS if several else LAYER_COLUMNS
-    with ExitStack() as outputs:
-        layer_csv = CsvRows(outputs.enter_context(_output(args.out, "--out", stdout)), columns)
-        json_file = outputs.enter_context(_output(args.json, "--json")) if args.json else None
+    with DeferredOutputs() as outputs:
+        layer_csv = CsvRows(outputs.open(args.out, "--out", stdout), columns)
+        json_file = outputs.open(args.json, "--json") if args.json else None
         layer_json = JsonRows(json_file, columns) if json_file is not None else None
         channel_csv = None
         if args.per_channel:
             channel_columns = COMPARE_CHANNEL_COLUMNS if several else CHANNEL_COLUMNS
-            channel_csv = CsvRows(outputs.enter_context(_output(args.per_channel, "--per-channel")), channel_columns)
+            channel_csv = CsvRows(outputs.open(args.per_channel, "--per-channel"), channel_columns)
 
         def emit(source: Report | Summary, tag: dict[str, str]) -> None:
             rows = [{**tag, **row} for row in source.rows()]
@@ -313,6 +277,7 @@ def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                 writer.close()
         if json_file is not None:
             json_file.write("\n")
+        outputs.commit()
     return 0
 
 
