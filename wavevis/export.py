@@ -105,6 +105,15 @@ def _check_keys(row: Row, header: list[str]) -> None:
         raise ValueError(f"row has columns {extra} that the first rows lacked")
 
 
+def _render(kind: type[CsvRows] | type[JsonRows], rows: Iterable[Row], columns: Sequence[str]) -> str:
+    """All rows through one streaming writer, as text (one batch: the header sees every row)."""
+    buf = io.StringIO()
+    writer = kind(buf, columns)
+    writer.write(rows)
+    writer.close()
+    return buf.getvalue()
+
+
 def rows_to_csv(rows: Iterable[Row], columns: Sequence[str] = LAYER_COLUMNS, path: str | Path | None = None) -> str:
     """Rows as CSV text (written to `path` too when given).
 
@@ -116,11 +125,7 @@ def rows_to_csv(rows: Iterable[Row], columns: Sequence[str] = LAYER_COLUMNS, pat
     Returns:
         The CSV text.
     """
-    buf = io.StringIO()
-    writer = CsvRows(buf, columns)
-    writer.write(rows)
-    writer.close()
-    text = buf.getvalue()
+    text = _render(CsvRows, rows, columns)
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")
     return text
@@ -128,11 +133,7 @@ def rows_to_csv(rows: Iterable[Row], columns: Sequence[str] = LAYER_COLUMNS, pat
 
 def rows_to_json(rows: Iterable[Row], columns: Sequence[str] = LAYER_COLUMNS, path: str | Path | None = None) -> str:
     """Rows as a JSON list of objects in column order; undefined values are null."""
-    buf = io.StringIO()
-    writer = JsonRows(buf, columns)
-    writer.write(rows)
-    writer.close()
-    text = buf.getvalue()
+    text = _render(JsonRows, rows, columns)
     if path is not None:
         Path(path).write_text(text + "\n", encoding="utf-8")
     return text

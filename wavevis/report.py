@@ -60,6 +60,12 @@ def _layer_row(info: CallInfo, passes: tuple[str, ...] | None, image: str, st: C
     return row
 
 
+def _channel_rows(info: CallInfo, image: str, st: ChannelStats) -> list[dict]:
+    """Per-channel rows (CHANNEL_COLUMNS) of one call's statistics."""
+    head = {"image": image, "index": info.index, "layer": info.layer, "call": info.call}
+    return [{**head, **values} for values in channel_values(st)]
+
+
 def _call_keys(infos: Sequence[CallInfo]) -> list[tuple[str, int, str]]:
     return [(i.layer, i.call, i.kind) for i in infos]
 
@@ -135,8 +141,7 @@ class Summary:
         """Per-channel rows of every call (`dead` = dead on every image)."""
         out = []
         for c in self._calls:
-            head = {"image": self._label(name), "index": c.info.index, "layer": c.info.layer, "call": c.info.call}
-            out.extend({**head, **values} for values in channel_values(c.stats))
+            out.extend(_channel_rows(c.info, self._label(name), c.stats))
         return out
 
 
@@ -208,8 +213,7 @@ class Report:
         out = []
         for i, name in enumerate(self.images):
             for r in self.records:
-                head = {"image": name, "index": r.info.index, "layer": r.info.layer, "call": r.info.call}
-                out.extend({**head, **values} for values in channel_values(r.stats[i]))
+                out.extend(_channel_rows(r.info, name, r.stats[i]))
         return out
 
     def merge(self, other: Report) -> Report:
