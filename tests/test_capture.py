@@ -218,7 +218,10 @@ def test_merged_reports_summarise_like_one_batch():
     model = wavevis.build_model("wavevgg", seed=1)
     x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(5))
     whole = analyze(model, x).summary("all")
-    halves = analyze(model, x[:2], images=["0", "1"]).merge(analyze(model, x[2:], images=["2", "3"])).summary("all")
+    merged = wavevis.Summary()
+    merged.add(analyze(model, x[:2], images=["0", "1"]))
+    merged.add(analyze(model, x[2:], images=["2", "3"]))
+    halves = merged.rows("all")
     for a, b in zip(whole, halves):
         assert_row_matches(a, {k: v for k, v in b.items() if isinstance(v, float)}, rtol=1e-5)
 

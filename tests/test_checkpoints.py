@@ -18,7 +18,7 @@ from safetensors.torch import save as save_safetensors
 
 from posted import PostedModel
 from wavevis.checkpoints import LoadReport, apply_state_dict, checkpoint_format, read_state_dict
-from wavevis.diagnose import check_pools
+from wavevis.checks import check_pools
 from wavevis.errors import CheckpointError
 from wavevis.models import build_model
 from wavevis.pooling import WavePool2d

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from posted import PostedModel
 from wavevis.cli import main
-from wavevis.diagnose import CHECKS, check_pools, pool_candidates
+from wavevis.checks import CHECKS, check_pools, pool_candidates
 from wavevis.pooling import WavePool2d
 from wavevis.wavelets import SUBBANDS, analysis_filters
 
@@ -75,11 +75,11 @@ def test_correct_pools_pass_every_check(pool):
 def test_passing_texts_say_what_was_found():
     results = by_check(check_pools(Net(WavePool2d(C, keep="all"))))
     assert "LL=LL, LH=LH, HL=HL, HH=HH" in results["filters"].text
-    assert results["output-size"].details["passes"] == "LL,LH,HL,HH"
-    assert results["depthwise"].details["groups"] == dict.fromkeys(SUBBANDS, C)
+    assert results["output-size"].details.passes == ("LL", "LH", "HL", "HH")
+    assert results["depthwise"].details.groups == dict.fromkeys(SUBBANDS, C)
     ll_only = by_check(check_pools(Net(WavePool2d(C))))
-    assert ll_only["output-size"].details["passes"] == "LL"
-    assert ll_only["filters"].details["ll_vs_2avg"] < 1e-6  # Haar LL == 2 × AvgPool2d
+    assert ll_only["output-size"].details.passes == ("LL",)
+    assert ll_only["filters"].details.ll_vs_2avg < 1e-6  # Haar LL == 2 × AvgPool2d
 
 
 def test_biorthogonal_wavelets_need_no_orthonormality():
@@ -139,8 +139,8 @@ def test_dense_but_diagonal_conv_counts_as_depthwise():
 
 def test_missing_groups_is_also_seen_in_the_outputs():
     result = by_check(check_pools(Net(UserPool(groups=False)), x=torch.rand(1, 3, 12, 12)))["depthwise"]
-    assert result.details["channel_spread"]["LL"] == 0.0  # every output channel is the same map
-    assert result.details["channel_spread_in_model"] < 1e-12
+    assert result.details.measured["LL.channel_spread"] == 0.0  # every output channel is the same map
+    assert result.details.measured["channel_spread_in_model"] < 1e-12
     assert "all the same sum" in result.text
 
 
@@ -167,8 +167,8 @@ def test_in_context_forward_stops_at_a_growing_pool_and_survives_crashes():
             raise RuntimeError("boom after the pool")
 
     results = by_check(check_pools(Crashes(UserPool(transposed=True)), x=torch.rand(2, 3, 10, 10)))
-    assert results["output-size"].details["model_out"][-2:] == (20, 20)
-    assert results["output-size"].details["grows"] is True
+    assert results["output-size"].details.model_shapes[1][-2:] == (20, 20)
+    assert results["output-size"].details.grows is True
     assert "the image's 10×10 map into 20×20" in results["output-size"].text
     results = check_pools(Crashes(UserPool()), x=torch.rand(1, 3, 10, 10))  # no exception
     assert not failing(results)
@@ -291,7 +291,7 @@ def test_pool_naming_an_unknown_wavelet_fails_filters_and_is_checked_as_the_aske
     text = results["filters"].text
     assert text.startswith("pool says wavelet='nope', which PyWavelets does not know: ")
     assert "Compared with haar instead" in text and "LL=LL, LH=LH, HL=HL, HH=HH" in text
-    assert results["filters"].details["wavelet"] == "haar"
+    assert results["filters"].details.wavelet == "haar"
     assert set(results) == set(CHECKS)  # labels, orthonormal, reconstruction ran against haar
 
 

@@ -12,8 +12,10 @@ import torch.nn.functional as F
 import wavevis
 from wavevis.errors import AnalysisError
 from posted import PostedModel
-from wavevis import diagnose as dg
-from wavevis.diagnose import FINDING_CODES, Finding, check_pools, diagnose, examine
+from wavevis import findings as dg
+from wavevis.checks import check_pools
+from wavevis.findings import FINDING_CODES, Finding, diagnose, examine
+from wavevis.wording import percent
 from wavevis.pooling import WavePool2d
 
 
@@ -50,7 +52,7 @@ CONSTANTS = [dg.DEAD_WARNING, dg.DEAD_PROBLEM, dg.NEAR_DEAD_RATIO, dg.DISCARD_WA
 
 def assert_percentages_are_true(finding: Finding):
     """Every "NN %" in the text is the rounding of an evidence value or a documented threshold."""
-    allowed = {dg._pct(v) for v in [*finding.evidence.values(), *CONSTANTS]}
+    allowed = {percent(v) for v in [*finding.evidence.values(), *CONSTANTS]}
     for match in re.finditer(r"(< )?\d+(\.\d+)? %", finding.text):
         assert match.group(0) in allowed, (match.group(0), finding.code, finding.text)
 
@@ -89,7 +91,7 @@ def test_discarded_detail_quotes_the_ac_share_and_the_energy_share(wave_ll):
         assert row["discarded_fraction_ac"] > row["discarded_fraction"]  # the DC hides the loss
     worst = max(found.evidence[f"{p}.ac_share"] for p in ("pool1", "pool2", "pool3"))
     assert found.severity == ("warning" if worst >= dg.DISCARD_WARNING else "info")
-    assert found.text.startswith(f"pool1 throws away {dg._pct(found.evidence['pool1.ac_share'])} of its input's")
+    assert found.text.startswith(f"pool1 throws away {percent(found.evidence['pool1.ac_share'])} of its input's")
 
 
 def test_resolution_and_scale_doubling(wave_ll):
@@ -172,7 +174,7 @@ def test_dead_units_thresholds(dead, severity):
     (f,) = found
     assert f.severity == severity and f.layer == "relu"
     assert f.evidence["relu.dead_fraction"] == dead / 10
-    assert f"relu {dg._pct(dead / 10)} ({dead} of 10)" in f.text
+    assert f"relu {percent(dead / 10)} ({dead} of 10)" in f.text
     assert_percentages_are_true(f)
 
 

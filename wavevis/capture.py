@@ -6,22 +6,17 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Literal
-
 import numpy as np
 import torch
 import torch.nn as nn
 
 from .errors import AnalysisError, one_line
-from .pooling import WavePool2d, is_wavelet_pool, wavelet_pool_subbands
+from .pooling import WavePool2d, is_wavelet_pool, wavelet_pool_subbands, wavelet_pools
+from .records import Bands, CallInfo, Kind
 from .stats import ChannelStats, as_chw, map_stats
 from .wavelets import SUBBANDS, Subbands, analysis_filters
 
-__all__ = [
-    "ACTIVATIONS", "CallInfo", "CallRecord", "Kind", "capture", "classify_module", "hookable_layers", "model_lock",
-]
-
-Kind = Literal["conv", "act", "pool", "wavepool"]
+__all__ = ["ACTIVATIONS", "CallRecord", "capture", "classify_module", "hookable_layers", "model_lock"]
 
 ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
@@ -55,17 +50,14 @@ def classify_module(module: nn.Module) -> Kind | None:
 
 def _targets(model: nn.Module) -> list[tuple[str, nn.Module, Kind]]:
     """(dotted name, module, kind) of every recorded module; wavelet pools' own convs excluded."""
+    pools = [name for name, _ in wavelet_pools(model)]
     targets: list[tuple[str, nn.Module, Kind]] = []
-    pools: list[str] = []
     for name, module in model.named_modules():
         if any(name.startswith(p + ".") for p in pools):
             continue
         kind = classify_module(module)
-        if kind is None:
-            continue
-        if kind == "wavepool":
-            pools.append(name)
-        targets.append((name or type(module).__name__, module, kind))
+        if kind is not None:
+            targets.append((name or type(module).__name__, module, kind))
     return targets
 
 
@@ -77,20 +69,6 @@ def hookable_layers(model: nn.Module) -> list[tuple[str, Kind]]:
     return [(name, kind) for name, _, kind in _targets(model)]
 
 
-@dataclass(frozen=True)
-class CallInfo:
-    """Identity of one recorded call: forward order, module name, call number, kind, output shape."""
-
-    index: int
-    layer: str
-    call: int
-    kind: Kind
-    type: str
-    channels: int
-    height: int
-    width: int
-
-
 @dataclass
 class CallRecord:
     """Statistics of one call for every image of the batch; wavelet pools also get input bands."""
@@ -99,7 +77,7 @@ class CallRecord:
     stats: list[ChannelStats]
     in_bands: list[np.ndarray] | None = None  # per image (C, 4) energies of the pool's input bands
     in_ac: list[np.ndarray] | None = None  # per image (C,) energy of the pool's input about its channel means
-    passes: tuple[str, ...] | None = None  # bands a wavelet pool passes on; None if unrecognised
+    passes: Bands | None = None  # bands a wavelet pool passes on; None if unrecognised
     maps: torch.Tensor | None = None  # (B, C, H, W) output, when kept
     pool_input: torch.Tensor | None = None  # (B, C, H, W) input of a wavelet pool, when kept
 
@@ -116,7 +94,7 @@ def _is_exact_haar(module: nn.Module) -> bool:
     )
 
 
-def _passed_bands(module: nn.Module, out: torch.Tensor, bands: Subbands) -> tuple[str, ...] | None:
+def _passed_bands(module: nn.Module, out: torch.Tensor, bands: Subbands) -> Bands | None:
     """Which bands the pool's output consists of: ("LL",), all four, or None if neither."""
     if isinstance(module, WavePool2d):
         return ("LL",) if module.keep == "ll" else SUBBANDS

@@ -15,11 +15,12 @@ import torch
 import torch.nn as nn
 
 from .errors import CheckpointError, one_line
-from .filterbank import match_band
-from .pooling import WavePool2d, is_wavelet_pool
+from .filterbank import UNIFORM_TOL, kernel_spread, match_band
+from .pooling import WavePool2d, wavelet_pools
 from .wavelets import SUBBANDS, analysis_filters
 
 __all__ = [
+    "CHECKPOINT_EXTENSIONS",
     "LoadReport",
     "apply_state_dict",
     "checkpoint_format",
@@ -34,8 +35,8 @@ Format = Literal["torch-zip", "torch-pickle", "safetensors"]
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model")
 # Prefixes added by nn.DataParallel / DistributedDataParallel and by torch.compile.
 STRIP_PREFIXES = ("module.", "_orig_mod.")
-# Largest |difference| from the reference wavelet filter that still counts as the same filter.
-FILTER_TOLERANCE = 1e-4
+# File extensions uploads of checkpoints are offered with (the loader itself goes by content).
+CHECKPOINT_EXTENSIONS: tuple[str, ...] = ("pt", "pth", "safetensors", "bin", "ckpt")
 _LIST_KEYS = 3
 
 
@@ -500,9 +501,7 @@ def _filter_warnings_and_notes(
     those that hold their band up to sign or flip (harmless, as the `filters` sanity check says)."""
     found: list[str] = []
     notes: list[str] = []
-    for mname, module in model.named_modules():
-        if not is_wavelet_pool(module):
-            continue
+    for mname, module in wavelet_pools(model):
         prefix = f"{mname}." if mname else ""
         carried = any(f"{prefix}{band}.weight" in state for band in SUBBANDS)
         if not (isinstance(module, WavePool2d) or carried):
@@ -524,12 +523,9 @@ def _filter_warnings_and_notes(
                     f"filter {_shape(expected_shape)} (is groups=channels missing?)"
                 )
                 continue
-            diff = (weight - kernels[index]).abs().max().item()
-            if diff <= FILTER_TOLERANCE:
-                continue
             # Which band it holds, up to sign and flip, matched as the `filters` sanity check does
             # (when every channel holds the same kernel).
-            uniform = (weight - weight[:1]).abs().max().item() <= FILTER_TOLERANCE
+            uniform = kernel_spread(weight[:, 0].numpy()) <= UNIFORM_TOL
             match = match_band(weight[0, 0].numpy(), bank) if uniform else None
             if match is not None and not (match.exact and match.scale is None):
                 match = None
@@ -537,6 +533,7 @@ def _filter_warnings_and_notes(
                 if match.sign < 0 or match.flipped:
                     notes.append(f"{key} {match.harmless_note()}")
                 continue
+            diff = (weight - kernels[index]).abs().max().item()
             said = "nan" if diff != diff else f"{diff:.2g}"
             message = f"{key} is not the {wavelet} {band} filter (max |diff| {said})"
             if match is not None:

@@ -12,13 +12,16 @@ import torch
 import torch.nn as nn
 
 from . import __version__
-from .compare import (
-    COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, CONFIG_KEYS, MODEL_COLUMN, ModelConfig, config_labels, parse_config,
-)
-from .diagnose import Diagnosis, examine
+from .checkpoints import CHECKPOINT_EXTENSIONS
+from .compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, MODEL_COLUMN
+from .config import CONFIG_KEYS, ModelConfig, config_label, config_labels, parse_config
 from .errors import ImageError, WavevisError
 from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, CsvRows, JsonRows
-from .images import DEFAULT_SAMPLE, MAX_INPUT_SIDE, decode_image, load_image, sample_image_path
+from .findings import Diagnosis, examine
+from .images import (
+    DEFAULT_SAMPLE, IMAGE_EXTENSIONS, MAX_INPUT_SIDE, MIN_SIDE, NORMALIZATIONS, decode_image, load_image,
+    sample_image_path,
+)
 from .loading import describe_spec
 from .models import list_inits, list_models
 from .outputs import DeferredOutputs
@@ -26,10 +29,10 @@ from .pooling import POOLS
 from .report import Report, Summary, analyze
 from .wavelets import analysis_filters, list_wavelets
 
-__all__ = ["IMAGE_EXTENSIONS", "build_parser", "main"]
+__all__ = ["build_parser", "main"]
 
 # Files a folder argument contributes, by extension (what the decoder is tested on).
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+_SUFFIXES = tuple(f".{ext}" for ext in IMAGE_EXTENSIONS)
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +50,8 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
                        help="initialisation of built-in models when no weights are given (default: xavierUniform)")
     group.add_argument("--seed", type=int, default=0, help="seed of the initialisation (default: 0)")
     group.add_argument("--weights", metavar="CKPT",
-                       help="state_dict checkpoint (.pt/.pth via weights_only, or .safetensors)")
+                       help="state_dict checkpoint, read by content: a torch.save file (weights_only) or "
+                            f"safetensors (usually {', '.join('.' + e for e in CHECKPOINT_EXTENSIONS)})")
     group.add_argument("--num-classes", type=int, default=7, help="classifier outputs (default: 7)")
     group.add_argument("--device", default="cpu", help="torch device (default: cpu)")
 
@@ -61,8 +65,8 @@ def _size(text: str) -> int:
 
 def _max_side(text: str) -> int:
     value = int(text)
-    if value < 8:
-        raise argparse.ArgumentTypeError(f"{value} is below 8, the smallest side the models accept")
+    if value < MIN_SIDE:
+        raise argparse.ArgumentTypeError(f"{value} is below {MIN_SIDE}, the smallest side the models accept")
     return value
 
 
@@ -74,7 +78,7 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
                        help="images with a longer side are downscaled to it on reading (with a note), and "
                             "--size may not exceed it; memory grows with the side squared "
                             f"(default: {MAX_INPUT_SIDE})")
-    group.add_argument("--normalize", default="imagenet", choices=["imagenet", "unit"],
+    group.add_argument("--normalize", default="imagenet", choices=list(NORMALIZATIONS),
                        help="imagenet mean/std, or unit for [0, 1] only (default: imagenet)")
 
 
@@ -138,9 +142,9 @@ def _expand_inputs(inputs: Sequence[str]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES)
             if not found:
-                raise ImageError(f"folder {item} holds no images ({', '.join(IMAGE_EXTENSIONS)}): give image files or another folder")
+                raise ImageError(f"folder {item} holds no images ({', '.join(_SUFFIXES)}): give image files or another folder")
             paths.extend(found)
         elif path.is_file():
             paths.append(path)
@@ -335,12 +339,7 @@ def _run_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     stderr.writelines(f"note: {path.name}: {notice}\n" for notice in notices)
     x = x.to(device)
     diagnosis = examine(model, x, wavelet=args.wavelet, images=[str(path)])
-    name = args.model
-    if name in list_models():
-        name += f" pool={args.pool} wavelet={args.wavelet}"
-    if args.weights:
-        name += f" weights={args.weights}"
-    stdout.write(_format_diagnosis(diagnosis, name, str(path), (x.shape[-2], x.shape[-1])))
+    stdout.write(_format_diagnosis(diagnosis, config_label(_config(args)), str(path), (x.shape[-2], x.shape[-1])))
     if diagnosis.failed:
         return 1
     failed_forward = [f for f in diagnosis.findings if f.code == "forward-failed"]

@@ -1,17 +1,31 @@
-"""Which band of a wavelet's analysis bank a kernel holds, up to sign, flip and scale."""
+"""A wavelet pool's band convs as kernels: which band each holds (up to sign, flip and scale), and the bank's polyphase matrices."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
+import torch
+import torch.nn as nn
 
 from .wavelets import SUBBANDS
 
-__all__ = ["FILTER_TOL", "BandMatch", "match_band"]
+__all__ = ["FILTER_TOL", "UNIFORM_TOL", "BandConv", "BandMatch", "kernel_spread", "match_band", "polyphase", "read_band"]
 
-FILTER_TOL = 1e-4  # relative L2 error of a kernel against the expected band (float32 weights)
+# A kernel equals a band when its relative L2 error against it is at most this (float32 weights).
+FILTER_TOL = 1e-4
+# A band's kernels are "the same in every channel" when they differ by at most this share of their
+# largest tap (the fixed filters are copies; a re-initialised or trained bank differs far more).
+UNIFORM_TOL = 1e-6
+
+
+def kernel_spread(kernels: np.ndarray) -> float:
+    """Largest difference of any kernel from the first, as a share of the first's largest tap."""
+    first = kernels[0]
+    scale = float(np.abs(first).max()) or 1.0
+    return float(np.abs(kernels - first).max()) / scale
 
 
 def _variants(kernel: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -87,3 +101,70 @@ def match_band(kernel: np.ndarray, bank: np.ndarray) -> BandMatch:
                     scale = math.copysign(k_norm / v_norm, cos)
                     return BandMatch(band, best.error, 1 if cos > 0 else -1, how == "flipped", scale)
     return best
+
+
+@dataclass
+class BandConv:
+    """One band conv of a wavelet pool, read from its construction.
+
+    Attributes:
+        name: the attribute it is stored under (LL, LH, HL or HH).
+        conv: the module.
+        kernels: (K, f, f) float64 per-channel kernels (every kernel when it is not depthwise).
+        depthwise: each output channel filters only its own input channel.
+        dense_diagonal: a depthwise conv stored densely (groups=1, zero cross-channel weights).
+    """
+
+    name: str
+    conv: nn.Module
+    kernels: np.ndarray
+    depthwise: bool
+    dense_diagonal: bool
+
+    @property
+    def kernel(self) -> np.ndarray:
+        """The first channel's kernel."""
+        return self.kernels[0]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.kernels.shape[-2], self.kernels.shape[-1]
+
+
+def read_band(name: str, conv: nn.Module) -> BandConv:
+    """The kernels of a band conv (Conv2d or ConvTranspose2d) and whether it is depthwise."""
+    weight = conv.weight.detach().to("cpu", torch.float64).numpy()
+    c_in, c_out, groups = conv.in_channels, conv.out_channels, conv.groups
+    # Conv2d weights are (out, in/groups, kh, kw); ConvTranspose2d weights (in, out/groups, kh, kw).
+    if weight.ndim != 4:
+        return BandConv(name, conv, weight.reshape(-1, 1, weight.shape[-1]), False, False)
+    if groups == c_in == c_out:
+        return BandConv(name, conv, weight[:, 0], True, False)
+    if groups == 1 and c_in == c_out:
+        diag = weight[np.arange(c_in), np.arange(c_in)]
+        off = weight.copy()
+        off[np.arange(c_in), np.arange(c_in)] = 0.0
+        if not np.any(off) and np.any(diag):
+            return BandConv(name, conv, diag, True, True)  # a depthwise conv stored densely
+    return BandConv(name, conv, weight.reshape(-1, *weight.shape[-2:]), False, False)
+
+
+def polyphase(kernels: Sequence[np.ndarray]) -> np.ndarray:
+    """The 4×4 polyphase matrices (M, M, 4, 4) of a stride-2 analysis bank on an M×M frequency grid.
+
+    Row j, column 2r+s holds the spectrum of kernel j's (r, s) polyphase part, conjugated because a
+    conv layer correlates. The bank's 2-D analysis operator is orthonormal exactly when every one of
+    these matrices is unitary, and invertible exactly when every one is; M ≥ the kernel size samples
+    the trigonometric polynomials finely enough to decide both.
+    """
+    f = max(max(k.shape) for k in kernels)
+    f += f % 2
+    m = max(4, f)
+    h = np.zeros((m, m, 4, 4), dtype=np.complex128)
+    for j, k in enumerate(kernels):
+        padded = np.zeros((f, f))
+        padded[: k.shape[0], : k.shape[1]] = k
+        for r in (0, 1):
+            for s in (0, 1):
+                h[:, :, j, 2 * r + s] = np.conj(np.fft.fft2(padded[r::2, s::2], s=(m, m)))
+    return h

@@ -8,7 +8,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Union
+from typing import BinaryIO, Literal, Union, get_args
 
 import numpy as np
 import torch
@@ -19,6 +19,8 @@ from .errors import ImageError, one_line
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_SAMPLE",
+    "IMAGE_EXTENSIONS",
+    "IMAGE_FORMATS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MAX_INPUT_SIDE",
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 Normalize = Literal["imagenet", "unit"]
-NORMALIZATIONS: tuple[str, ...] = ("imagenet", "unit")
+NORMALIZATIONS: tuple[str, ...] = get_args(Normalize)
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
@@ -63,7 +65,15 @@ SAMPLE_IMAGES: dict[str, str] = {
 }
 DEFAULT_SAMPLE = "grace_hopper.jpg"
 
-_IMAGE_TYPES = "upload a PNG, JPEG, BMP, TIFF, WebP or GIF"
+# The formats the decoder is tested on, with their file extensions: folders (CLI) and uploads (app)
+# take files by these extensions; the decoder itself goes by content.
+IMAGE_FORMATS: dict[str, tuple[str, ...]] = {
+    "PNG": ("png",), "JPEG": ("jpg", "jpeg"), "BMP": ("bmp",), "TIFF": ("tif", "tiff"), "WebP": ("webp",),
+    "GIF": ("gif",),
+}
+IMAGE_EXTENSIONS: tuple[str, ...] = tuple(ext for exts in IMAGE_FORMATS.values() for ext in exts)
+_NAMES = list(IMAGE_FORMATS)
+_IMAGE_TYPES = f"upload a {', '.join(_NAMES[:-1])} or {_NAMES[-1]}"
 # What Pillow raises from decoders and plugins on damaged or hostile input.
 _DECODE_ERRORS = (
     OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, ArithmeticError,

@@ -16,12 +16,11 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import BinaryIO
 
-import torch
 import torch.nn as nn
 
 from .checkpoints import LoadReport, apply_state_dict, read_state_dict, source_name
 from .errors import ModelSpecError, one_line
-from .models import SEEDED_BUILD_LOCK, build_model, list_models
+from .models import build_model, list_models, seeded
 
 __all__ = ["describe_spec", "load_model", "load_model_with_report", "resolve_spec"]
 
@@ -181,9 +180,7 @@ def _build_custom(spec: str, num_classes: int, seed: int | None) -> nn.Module:
     kwargs = {"num_classes": num_classes} if _accepts(obj, "num_classes") else {}
     call = f"{spec}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
     try:
-        with SEEDED_BUILD_LOCK, torch.random.fork_rng(devices=[], enabled=seed is not None):
-            if seed is not None:
-                torch.manual_seed(seed)
+        with seeded(seed):
             model = obj(**kwargs)
     except (Exception, SystemExit) as exc:
         raise ModelSpecError(

@@ -2,22 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal, get_args
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from .pooling import create_pool, get_pool, is_wavelet_pool
+from .pooling import create_pool, get_pool, wavelet_pools
 
-__all__ = ["INITS", "WaveVGG", "build_model", "init_weights", "list_inits", "list_models", "register_model"]
+__all__ = [
+    "INITS", "Init", "WaveVGG", "build_model", "check_init", "init_weights", "list_inits", "list_models",
+    "register_model", "seeded",
+]
 
 Init = Literal["kaimingNormal", "kaimingUniform", "xavierNormal", "xavierUniform"]
-INITS: tuple[str, ...] = ("kaimingNormal", "kaimingUniform", "xavierNormal", "xavierUniform")
+INITS: tuple[str, ...] = get_args(Init)
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
-SEEDED_BUILD_LOCK = threading.RLock()
+# fork_rng + manual_seed touch the process-wide generator: builds in concurrent threads (two app
+# sessions) must take turns, or one build could draw from the other's seed.
+_SEEDED_BUILD_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Draw from a private generator seeded with `seed` (None: the global RNG, advanced as usual).
+
+    A seeded build neither depends on nor disturbs the global RNG; seeded builds in several
+    threads take turns.
+    """
+    if seed is None:
+        yield
+        return
+    with _SEEDED_BUILD_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def check_init(scheme: str) -> None:
+    """Raise ValueError naming the choices unless `scheme` is one of INITS."""
+    if scheme not in INITS:
+        raise ValueError(f"invalid initialisation {scheme!r}: choose one of {', '.join(INITS)}")
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -44,10 +71,8 @@ def _init_tensor(weight: torch.Tensor, scheme: str) -> None:
         nn.init.kaiming_uniform_(weight, a=0, mode="fan_in", nonlinearity="relu")
     elif scheme == "xavierNormal":
         nn.init.xavier_normal_(weight, gain=np.sqrt(2))
-    elif scheme == "xavierUniform":
-        nn.init.xavier_uniform_(weight, gain=np.sqrt(2))
     else:
-        raise ValueError(f"invalid initialisation {scheme!r}: choose one of {', '.join(INITS)}")
+        nn.init.xavier_uniform_(weight, gain=np.sqrt(2))
 
 
 def init_weights(model: nn.Module, scheme: str = "xavierUniform") -> None:
@@ -56,9 +81,8 @@ def init_weights(model: nn.Module, scheme: str = "xavierUniform") -> None:
     The fixed filters of wavelet pools are skipped on purpose: re-initialising them (as a loop
     over every `nn.Conv2d` would) silently replaces the wavelet with random filters.
     """
-    if scheme not in INITS:
-        raise ValueError(f"invalid initialisation {scheme!r}: choose one of {', '.join(INITS)}")
-    frozen = {id(m) for pool in model.modules() if is_wavelet_pool(pool) for m in pool.children()}
+    check_init(scheme)
+    frozen = {id(m) for _, pool in wavelet_pools(model) for m in pool.modules()}
     for module in model.modules():
         if id(module) in frozen or not isinstance(module, (nn.Conv2d, nn.Linear)):
             continue
@@ -127,17 +151,8 @@ def wavevgg(
     init: str = "xavierUniform", seed: int | None = 0,
 ) -> nn.Module:
     """The posted wavelet-pooling VGG (7 classes by default)."""
-    if init not in INITS:
-        raise ValueError(f"invalid initialisation {init!r}: choose one of {', '.join(INITS)}")
-    if seed is None:  # draw from (and advance) the global RNG, like any torch module
-        model = WaveVGG(pool=pool, wavelet=wavelet, num_classes=num_classes)
-        init_weights(model, init)
-        return model
-    # A private generator state: a seeded build neither depends on nor disturbs the global RNG.
-    # fork_rng + manual_seed touch the process-wide generator: builds in concurrent threads (two
-    # app sessions) must take turns, or one build could draw from the other's seed.
-    with SEEDED_BUILD_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    check_init(init)
+    with seeded(seed):
         model = WaveVGG(pool=pool, wavelet=wavelet, num_classes=num_classes)
         init_weights(model, init)
     return model

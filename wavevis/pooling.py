@@ -20,6 +20,7 @@ __all__ = [
     "is_wavelet_pool",
     "list_pools",
     "wavelet_pool_subbands",
+    "wavelet_pools",
 ]
 
 Keep = Literal["ll", "all"]
@@ -75,6 +76,21 @@ class WavePool2d(nn.Module):
 def is_wavelet_pool(module: nn.Module) -> bool:
     """True for any module carrying conv attributes LL, LH, HL and HH (ours, posted or WCT2 style)."""
     return all(isinstance(getattr(module, name, None), nn.modules.conv._ConvNd) for name in SUBBANDS)
+
+
+def wavelet_pools(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(dotted name, module) of every wavelet pool of a model, in definition order.
+
+    The one walker over a model's pools: a pool nested inside another one belongs to it and is not
+    listed. The model itself, if it is a pool, has the name "".
+    """
+    found: list[tuple[str, nn.Module]] = []
+    for name, module in model.named_modules():
+        if any(name.startswith(p + ".") for p, _ in found):
+            continue
+        if is_wavelet_pool(module):
+            found.append((name, module))
+    return found
 
 
 def wavelet_pool_subbands(module: nn.Module, x: torch.Tensor) -> Subbands:

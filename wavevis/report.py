@@ -11,9 +11,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .capture import CallInfo, CallRecord, capture, model_lock
+from .capture import CallRecord, capture, model_lock
 from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv, rows_to_json
 from .pooling import wavelet_pool_subbands
+from .records import Bands, CallInfo, LayerStats
 from .stats import ChannelStats, channel_values, layer_values
 from .wavelets import SUBBANDS, Subbands
 
@@ -23,7 +24,7 @@ _IN_COLUMNS = tuple(f"in_{b.lower()}_energy" for b in SUBBANDS)
 
 
 def _pool_values(
-    in_bands: np.ndarray | None, in_ac: np.ndarray | None, passes: tuple[str, ...] | None,
+    in_bands: np.ndarray | None, in_ac: np.ndarray | None, passes: Bands | None,
 ) -> dict[str, float | None]:
     """in_*_energy, discarded_fraction and discarded_fraction_ac of a wavelet pool.
 
@@ -47,17 +48,16 @@ def _pool_values(
     return values
 
 
-def _layer_row(info: CallInfo, passes: tuple[str, ...] | None, image: str, st: ChannelStats,
-               in_bands: np.ndarray | None, in_ac: np.ndarray | None) -> dict:
-    """One per-layer row (LAYER_COLUMNS and the extra columns) of a call's statistics."""
-    row: dict[str, object] = {
-        "image": image, "index": info.index, "layer": info.layer, "call": info.call,
-        "kind": info.kind, "type": info.type, "channels": info.channels,
-        "height": info.height, "width": info.width,
-    }
-    row.update(layer_values(st))
-    row.update(_pool_values(in_bands, in_ac, passes))
-    return row
+def _layer_stats(info: CallInfo, passes: Bands | None, image: str, st: ChannelStats,
+                 in_bands: np.ndarray | None, in_ac: np.ndarray | None, *, mixed_sizes: bool = False) -> LayerStats:
+    """The typed per-layer row of a call's statistics (blank height/width for mixed map sizes)."""
+    height, width = (None, None) if mixed_sizes else (info.height, info.width)
+    pool = _pool_values(in_bands, in_ac, passes) if info.kind == "wavepool" else {}
+    return LayerStats(
+        image=image, index=info.index, layer=info.layer, call=info.call, kind=info.kind, type=info.type,
+        channels=info.channels, height=height, width=width, **layer_values(st), **pool,
+        passes=passes if info.kind == "wavepool" else None,
+    )
 
 
 def _channel_rows(info: CallInfo, image: str, st: ChannelStats) -> list[dict]:
@@ -75,7 +75,7 @@ class _MergedCall:
     """One call's statistics merged over images, with the map sizes seen."""
 
     info: CallInfo
-    passes: tuple[str, ...] | None
+    passes: Bands | None
     stats: ChannelStats
     in_bands: np.ndarray | None
     in_ac: np.ndarray | None
@@ -127,15 +127,17 @@ class Summary:
     def _label(self, name: str | None) -> str:
         return name or f"all ({self.images} images)"
 
+    def layer_stats(self, name: str | None = None) -> list[LayerStats]:
+        """One typed per-layer row per call, labelled `name` (default "all (N images)")."""
+        return [
+            _layer_stats(c.info, c.passes, self._label(name), c.stats, c.in_bands, c.in_ac,
+                         mixed_sizes=len(c.sizes) > 1)
+            for c in self._calls
+        ]
+
     def rows(self, name: str | None = None) -> list[dict]:
-        """One per-layer row per call, labelled `name` (default "all (N images)")."""
-        rows = []
-        for c in self._calls:
-            row = _layer_row(c.info, c.passes, self._label(name), c.stats, c.in_bands, c.in_ac)
-            if len(c.sizes) > 1:
-                row["height"] = row["width"] = None
-            rows.append(row)
-        return rows
+        """One per-layer row (dict, the CSV columns) per call, labelled `name`."""
+        return [s.as_row() for s in self.layer_stats(name)]
 
     def channel_rows(self, name: str | None = None) -> list[dict]:
         """Per-channel rows of every call (`dead` = dead on every image)."""
@@ -186,14 +188,20 @@ class Report:
 
     # -- rows ---------------------------------------------------------------------------------
 
-    def rows(self) -> list[dict]:
-        """Per-layer rows (the CSV columns of DESIGN.md), image by image, calls in forward order."""
+    def layer_stats(self, image: int = 0) -> list[LayerStats]:
+        """The typed per-layer rows of one image of the batch, calls in forward order."""
+        if not 0 <= image < len(self.images):
+            raise IndexError(f"image {image} out of range: the report has {len(self.images)} image(s)")
         return [
-            _layer_row(r.info, r.passes, name, r.stats[i], r.in_bands[i] if r.in_bands is not None else None,
-                      r.in_ac[i] if r.in_ac is not None else None)
-            for i, name in enumerate(self.images)
+            _layer_stats(r.info, r.passes, self.images[image], r.stats[image],
+                         r.in_bands[image] if r.in_bands is not None else None,
+                         r.in_ac[image] if r.in_ac is not None else None)
             for r in self.records
         ]
+
+    def rows(self) -> list[dict]:
+        """Per-layer rows (dicts, the CSV columns of docs/contract.md), image by image, calls in forward order."""
+        return [s.as_row() for image in range(len(self.images)) for s in self.layer_stats(image)]
 
     def summary(self, name: str | None = None) -> list[dict]:
         """Dataset-level rows: every call's statistics merged over all images (see `Summary`)."""
@@ -215,18 +223,6 @@ class Report:
             for r in self.records:
                 out.extend(_channel_rows(r.info, name, r.stats[i]))
         return out
-
-    def merge(self, other: Report) -> Report:
-        """One report over the images of both (same model, same recorded calls)."""
-        if _call_keys(self.calls) != _call_keys(other.calls):
-            raise ValueError("cannot merge reports of different models: their recorded calls differ")
-        records = []
-        for a, b in zip(self.records, other.records):
-            in_bands = None if a.in_bands is None or b.in_bands is None else a.in_bands + b.in_bands
-            in_ac = None if a.in_ac is None or b.in_ac is None else a.in_ac + b.in_ac
-            records.append(CallRecord(a.info, a.stats + b.stats, in_bands, in_ac, a.passes))
-        shape = (self.input_shape[0] + other.input_shape[0], *self.input_shape[1:])
-        return Report(records, self.images + other.images, shape, self._model, None)
 
     # -- export -------------------------------------------------------------------------------
 

@@ -22,7 +22,6 @@ __all__ = [
     "list_wavelets",
     "periodic_extend",
     "periodic_padding",
-    "subband_energies",
     "synthesis_filters",
 ]
 
@@ -211,17 +210,3 @@ def _fold(y: torch.Tensor, before: int, size: int, *, dim: int) -> torch.Tensor:
     shape[dim] = size
     index = (torch.arange(y.shape[dim], device=y.device) - before) % size
     return y.new_zeros(shape).index_add_(dim, index, y)
-
-
-def subband_energies(x: torch.Tensor, wavelet: str = "haar") -> torch.Tensor:
-    """Per-channel sums of squares of the four subbands, float64.
-
-    Args:
-        x: (N, C, H, W) tensor.
-        wavelet: wavelet family.
-
-    Returns:
-        Tensor (N, C, 4) in SUBBANDS order.
-    """
-    bands = dwt2(x, wavelet)
-    return torch.stack([b.double().square().sum(dim=(-2, -1)) for b in bands], dim=-1)

@@ -1,0 +1,82 @@
+"""Typed records passed between stages: a recorded call's identity and its per-layer statistics row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Literal
+
+__all__ = ["Bands", "CallInfo", "Kind", "LayerStats"]
+
+Kind = Literal["conv", "act", "pool", "wavepool"]
+# Names of subbands in SUBBANDS order, e.g. ("LL",) for an LL-only pool or all four for a concat.
+Bands = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """Identity of one recorded call: forward order, module name, call number, kind, output shape."""
+
+    index: int
+    layer: str
+    call: int
+    kind: Kind
+    type: str
+    channels: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """One call's per-layer statistics for one image (or merged over a dataset).
+
+    The attributes are the per-layer CSV columns (docs/contract.md); `as_row()` gives the CSV/JSON
+    row. Undefined values are None (blank cells). `passes` (not a column) names the bands a wavelet
+    pool passes on, None where its output matched no known layout or the call is no wavelet pool.
+    """
+
+    image: str
+    index: int
+    layer: str
+    call: int
+    kind: Kind
+    type: str
+    channels: int
+    height: int | None  # None in a summary whose images gave this call maps of different sizes
+    width: int | None
+    sum: float
+    mean: float
+    mean_abs: float
+    std: float
+    min: float
+    max: float
+    zero_fraction: float
+    dead_fraction: float
+    ll_energy: float | None
+    lh_energy: float | None
+    hl_energy: float | None
+    hh_energy: float | None
+    detail_fraction: float | None
+    detail_fraction_ac: float | None
+    in_ll_energy: float | None = None
+    in_lh_energy: float | None = None
+    in_hl_energy: float | None = None
+    in_hh_energy: float | None = None
+    discarded_fraction: float | None = None
+    discarded_fraction_ac: float | None = None
+    passes: Bands | None = None
+
+    @property
+    def is_pool(self) -> bool:
+        """A pooling call of any kind (wavelet or not)."""
+        return self.kind in ("pool", "wavepool")
+
+    @property
+    def in_energies(self) -> tuple[float, float, float, float] | None:
+        """(LL, LH, HL, HH) energies of a wavelet pool's input bands, None for other calls."""
+        values = (self.in_ll_energy, self.in_lh_energy, self.in_hl_energy, self.in_hh_energy)
+        return None if any(v is None for v in values) else values  # type: ignore[return-value]
+
+    def as_row(self) -> dict[str, object]:
+        """The CSV/JSON row: every column, in attribute order, `passes` left out."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "passes"}
