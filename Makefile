@@ -1,5 +1,7 @@
-# Two entry points for a fresh machine: `make run` (the app) and `make test` (the test suite).
-# Both create .venv from the pinned requirements first (once; again when they change).
+# Entry points for a fresh machine: `make run` (the app), `make test` (the fast suite, ≤ 3 min:
+# run it after every change) and `make test-all` (everything: long browser, bad-input and sweep
+# tests too; what CI runs). Each creates .venv from the pinned requirements first (once; again
+# when they change).
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed

@@ -1,12 +1,10 @@
-"""Shared test setup: tests import helpers (reference, posted, corpus) from this folder."""
+"""Shared test setup. Test modules import their helpers (reference, posted, corpus) as top-level
+modules: pytest's default `prepend` import mode puts this folder on sys.path for them."""
 
 import os
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
 torch.set_num_threads(2)
 
 

@@ -1,12 +1,16 @@
-"""Independent numpy re-computations of DESIGN.md's statistics, for tests only."""
+"""Independent numpy re-computations of docs/contract.md's statistics, for tests only."""
 
 from __future__ import annotations
 
 import numpy as np
+import pywt
+import torch
+
+from wavevis.wavelets import Subbands
 
 
 def haar_blocks(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """LL, LH, HL, HH of (C, H, W) from DESIGN.md's block formulas, even-cropped, float64."""
+    """LL, LH, HL, HH of (C, H, W) from docs/contract.md's block formulas, even-cropped, float64."""
     y = np.asarray(y, dtype=np.float64)
     h, w = y.shape[-2] // 2 * 2, y.shape[-1] // 2 * 2
     y = y[..., :h, :w]
@@ -69,3 +73,19 @@ def assert_row_matches(row: dict, expected: dict, *, rtol: float = 1e-6) -> None
             continue
         assert got is not None, f"{key}: blank, expected {want}"
         np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-9, err_msg=key)
+
+
+def random_tensor(shape: tuple[int, ...], dtype: torch.dtype = torch.float64, seed: int = 0) -> torch.Tensor:
+    """Standard-normal values from numpy's seeded generator (independent of torch's RNG)."""
+    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape)).to(dtype)
+
+
+def pywt_bands(x: torch.Tensor, wavelet: str) -> Subbands:
+    """PyWavelets' periodized DWT of the even-cropped map, in wavevis's names and signs (float64).
+
+    For Haar, pywt's (cA, (cH, cV, cD)) are LL, −HL, −LH, HH of the README's subband contract.
+    """
+    h, w = x.shape[-2:]
+    xe = x.detach().double().numpy()[..., : h - h % 2, : w - w % 2]
+    ca, (ch, cv, cd) = pywt.dwt2(xe, wavelet, mode="periodization", axes=(-2, -1))
+    return Subbands(*(torch.from_numpy(np.ascontiguousarray(b)) for b in (ca, -cv, -ch, cd)))

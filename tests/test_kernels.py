@@ -55,7 +55,7 @@ def test_fields_match_numpy_and_pywt(dtype, shape):
 
 
 def test_hand_worked_block():
-    # One 2×2 block a b / c d = 1 2 / 3 4: LL=5, LH=1, HL=2, HH=0 (DESIGN.md), squared.
+    # One 2×2 block a b / c d = 1 2 / 3 4: LL=5, LH=1, HL=2, HH=0 (docs/contract.md), squared.
     got = dict(zip(FIELDS, channel_pass(np.array([[[1.0, 2.0], [3.0, 4.0]]], dtype=np.float32))[0]))
     assert got == {"sum": 10.0, "abs": 10.0, "m2": 5.0, "min": 1.0, "max": 4.0, "zeros": 0.0,
                    "ll": 25.0, "lh": 1.0, "hl": 4.0, "hh": 0.0, "ac": 5.0}
@@ -159,7 +159,7 @@ def test_a_forked_child_gets_its_own_threads():
 
 
 def exact_band_energies(y: np.ndarray) -> np.ndarray:
-    """LL, LH, HL, HH energies per channel in exact rational arithmetic (DESIGN.md's block formulas)."""
+    """LL, LH, HL, HH energies per channel in exact rational arithmetic (docs/contract.md's block formulas)."""
     out = []
     for channel in y:
         f = [[Fraction(float(v)) for v in row] for row in channel]

@@ -17,7 +17,7 @@ from wavevis.wavelets import SUBBANDS, analysis_filters
 from posted import PostedModel  # the forum post's model, its lost lines restored
 
 WAVELETS = ("haar", "db2", "bior2.2")
-# DESIGN.md's module names, in the posted order.
+# docs/contract.md's module names, in the posted order.
 POSTED_NAMES = [
     "pad", "relu", "conv0", "conv1_1", "conv1_2", "pool1",
     "conv2_1", "conv2_2", "pool2",

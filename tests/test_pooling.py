@@ -22,48 +22,23 @@ from wavevis.pooling import (
 )
 from wavevis.wavelets import SUBBANDS, dwt2
 
+from posted import WavePool, get_wav
+from reference import pywt_bands, random_tensor
+
 FAMILIES = ("haar", "db2", "db4", "sym4", "coif1", "bior2.2")
 
 
 def _random(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
-    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape)).float()
+    return random_tensor(shape, torch.float32, seed)
 
 
 def posted_haar_filters() -> dict[str, np.ndarray]:
-    """The forum post's get_wav filters, rebuilt with its own numpy code: (2, 2) each."""
-    harr_wav_L = 1 / np.sqrt(2) * np.ones((1, 2))
-    harr_wav_H = 1 / np.sqrt(2) * np.ones((1, 2))
-    harr_wav_H[0, 0] = -1 * harr_wav_H[0, 0]
-    return {
-        "LL": np.transpose(harr_wav_L) * harr_wav_L,
-        "LH": np.transpose(harr_wav_L) * harr_wav_H,
-        "HL": np.transpose(harr_wav_H) * harr_wav_L,
-        "HH": np.transpose(harr_wav_H) * harr_wav_H,
-    }
-
-
-class PostedWavePool(nn.Module):
-    """The post's WavePool as it was meant to be (WCT2's get_wav, groups=in_channels kept)."""
-
-    def __init__(self, in_channels: int) -> None:
-        super().__init__()
-        for name, f in posted_haar_filters().items():
-            conv = nn.Conv2d(in_channels, in_channels, kernel_size=2, stride=2, padding=0, bias=False,
-                             groups=in_channels)
-            conv.weight.requires_grad = False
-            conv.weight.data = torch.from_numpy(f).float().unsqueeze(0).unsqueeze(0).expand(in_channels, -1, -1, -1)
-            setattr(self, name, conv)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.LL(x)
+    """The forum post's get_wav filters, from the post's own code (tests/posted.py): (2, 2) each."""
+    return {name: conv.weight[0, 0].double().numpy() for name, conv in zip(SUBBANDS, get_wav(1))}
 
 
 def _pywt_bands(x: torch.Tensor, wavelet: str) -> list[np.ndarray]:
-    """PyWavelets' periodized DWT of the even-cropped map in wavevis order and signs."""
-    h, w = x.shape[-2:]
-    xe = x.double().numpy()[..., : h - h % 2, : w - w % 2]
-    ca, (ch, cv, cd) = pywt.dwt2(xe, wavelet, mode="periodization", axes=(-2, -1))
-    return [ca, -cv, -ch, cd]
+    return [b.numpy() for b in pywt_bands(x, wavelet)]
 
 
 # --- the layer -------------------------------------------------------------------------------
@@ -152,7 +127,7 @@ def test_hand_worked_2x2_through_the_layer() -> None:
 def test_state_dict_keys_and_posted_checkpoint_loads_strictly() -> None:
     pool = WavePool2d(16)
     assert list(pool.state_dict()) == ["LL.weight", "LH.weight", "HL.weight", "HH.weight"]
-    posted = PostedWavePool(16)
+    posted = WavePool(16)
     assert list(posted.state_dict()) == list(pool.state_dict())
     fresh = WavePool2d(16)
     fresh.load_state_dict(posted.state_dict(), strict=True)
@@ -192,7 +167,7 @@ class _NotConvs(nn.Module):
     [
         (WavePool2d(4), True),
         (WavePool2d(4, "db4", keep="all"), True),
-        (PostedWavePool(4), True),
+        (WavePool(4), True),
         (nn.MaxPool2d(2), False),
         (nn.AvgPool2d(2), False),
         (nn.Conv2d(4, 4, 2, 2), False),
@@ -207,7 +182,7 @@ def test_is_wavelet_pool(module: nn.Module, expected: bool) -> None:
 
 def test_wavelet_pool_subbands_of_posted_module_match_pywt() -> None:
     x = _random((2, 4, 9, 7), seed=5)
-    got = wavelet_pool_subbands(PostedWavePool(4), x)
+    got = wavelet_pool_subbands(WavePool(4), x)
     for name, g, want in zip(SUBBANDS, got, _pywt_bands(x, "haar")):
         np.testing.assert_allclose(g.numpy(), want, rtol=1e-5, atol=1e-5, err_msg=name)
 

@@ -22,7 +22,7 @@ def test_hand_worked_tiny_map():
     assert (values["min"], values["max"]) == (-4.0, 4.0)
     assert values["zero_fraction"] == pytest.approx(1 / 3, rel=1e-15)
     assert values["dead_fraction"] == pytest.approx(2 / 3, rel=1e-15)  # max <= 0 on channels 1, 2
-    # Ramp: LL=5, LH=1, HL=2, HH=0 (DESIGN.md formulas), twice (the sign does not matter).
+    # Ramp: LL=5, LH=1, HL=2, HH=0 (docs/contract.md formulas), twice (the sign does not matter).
     assert (values["ll_energy"], values["lh_energy"], values["hl_energy"], values["hh_energy"]) == (50.0, 2.0, 8.0, 0.0)
     assert values["detail_fraction"] == pytest.approx(10 / 60, rel=1e-15)
     # On a 2×2 map all spatial variation is finest-scale detail: each ramp has 5 about its mean.

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import wavevis.wavelets as wl
+from reference import pywt_bands, random_tensor
 from wavevis.wavelets import SUBBANDS, Subbands, dwt2, even_crop, idwt2
 
 FAMILIES = ("haar", "db2", "db4", "sym4", "coif1", "bior2.2")
@@ -16,18 +17,6 @@ ORTHOGONAL = ("haar", "db2", "db4", "sym4", "coif1")
 # PyWavelets' sym4 coefficients are orthonormal only to ~1e-12, so float64 gets that much slack.
 TOL = {torch.float32: dict(rtol=1e-5, atol=2e-5), torch.float64: dict(rtol=1e-10, atol=1e-10)}
 SIZES = [(2, 2), (4, 6), (9, 7), (16, 16), (32, 18)]
-
-
-def _random(shape: tuple[int, ...], dtype: torch.dtype = torch.float64, seed: int = 0) -> torch.Tensor:
-    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape)).to(dtype)
-
-
-def _pywt_bands(x: torch.Tensor, wavelet: str) -> Subbands:
-    """PyWavelets' periodized DWT of the even-cropped map, mapped to wavevis's signs and names."""
-    h, w = x.shape[-2:]
-    xe = x.double().numpy()[..., : h - h % 2, : w - w % 2]
-    ca, (ch, cv, cd) = pywt.dwt2(xe, wavelet, mode="periodization", axes=(-2, -1))
-    return Subbands(*(torch.from_numpy(np.ascontiguousarray(b)) for b in (ca, -cv, -ch, cd)))
 
 
 def _energies(bands: Subbands) -> torch.Tensor:
@@ -47,18 +36,18 @@ def _assert_bands_close(got: Subbands, want: Subbands, **tol: float) -> None:
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_dwt2_matches_pywt(wavelet: str, size: tuple[int, int], dtype: torch.dtype) -> None:
-    x = _random((2, 3, *size), dtype, seed=sum(size))
+    x = random_tensor((2, 3, *size), dtype, seed=sum(size))
     bands = dwt2(x, wavelet)
     h2, w2 = size[0] // 2, size[1] // 2
     assert all(b.shape == (2, 3, h2, w2) and b.dtype == dtype for b in bands)
-    _assert_bands_close(bands, _pywt_bands(x, wavelet), **TOL[dtype])
+    _assert_bands_close(bands, pywt_bands(x, wavelet), **TOL[dtype])
 
 
 @pytest.mark.parametrize("wavelet", FAMILIES)
 @pytest.mark.parametrize("shape", [(1, 1, 301, 173), (3, 2, 64, 48), (1, 5, 224, 224)])
 def test_dwt2_matches_pywt_larger_maps(wavelet: str, shape: tuple[int, ...]) -> None:
-    x = _random(shape, torch.float32, seed=1)
-    _assert_bands_close(dwt2(x, wavelet), _pywt_bands(x, wavelet), **TOL[torch.float32])
+    x = random_tensor(shape, torch.float32, seed=1)
+    _assert_bands_close(dwt2(x, wavelet), pywt_bands(x, wavelet), **TOL[torch.float32])
 
 
 @pytest.mark.parametrize("wavelet", FAMILIES)
@@ -66,7 +55,7 @@ def test_dwt2_matches_pywt_larger_maps(wavelet: str, shape: tuple[int, ...]) -> 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_idwt2_matches_pywt(wavelet: str, size: tuple[int, int], dtype: torch.dtype) -> None:
     h, w = size
-    bands = Subbands(*(_random((2, 3, h // 2, w // 2), dtype, seed=k) for k in range(4)))
+    bands = Subbands(*(random_tensor((2, 3, h // 2, w // 2), dtype, seed=k) for k in range(4)))
     ll, lh, hl, hh = (b.double().numpy() for b in bands)
     want = pywt.idwt2((ll, (-hl, -lh, hh)), wavelet, mode="periodization", axes=(-2, -1))
     got = idwt2(bands, wavelet)
@@ -79,7 +68,7 @@ def test_idwt2_matches_pywt(wavelet: str, size: tuple[int, int], dtype: torch.dt
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_perfect_reconstruction(wavelet: str, size: tuple[int, int], dtype: torch.dtype) -> None:
     # (2, 2) with db4/sym4/coif1: the periodic extension is wider than the map itself.
-    x = _random((1, 2, *size), dtype, seed=7)
+    x = random_tensor((1, 2, *size), dtype, seed=7)
     rebuilt = idwt2(dwt2(x, wavelet), wavelet)
     np.testing.assert_allclose(rebuilt.numpy(), even_crop(x).numpy(), **TOL[dtype])
 
@@ -87,7 +76,7 @@ def test_perfect_reconstruction(wavelet: str, size: tuple[int, int], dtype: torc
 @pytest.mark.parametrize("wavelet", ORTHOGONAL)
 @pytest.mark.parametrize("size", [(2, 2), (9, 7), (64, 40)])
 def test_parseval_orthogonal(wavelet: str, size: tuple[int, int]) -> None:
-    x = _random((2, 3, *size), seed=3)
+    x = random_tensor((2, 3, *size), seed=3)
     energies = _energies(dwt2(x, wavelet))  # (N, C, 4)
     assert energies.shape == (2, 3, 4) and energies.dtype == torch.float64
     np.testing.assert_allclose(
@@ -98,18 +87,18 @@ def test_parseval_orthogonal(wavelet: str, size: tuple[int, int]) -> None:
 def test_parseval_fails_for_biorthogonal() -> None:
     # bior2.2 is not orthonormal: a band-energy sum equal to the input energy would mean the
     # filters were silently replaced by an orthogonal family.
-    x = _random((1, 1, 32, 32), seed=4)
+    x = random_tensor((1, 1, 32, 32), seed=4)
     total = _energies(dwt2(x, "bior2.2")).sum()
     assert abs(total / x.square().sum() - 1) > 1e-2
 
 
 def test_band_energies_match_pywt() -> None:
-    x = _random((2, 4, 12, 10), torch.float32, seed=5)
-    want = torch.stack([b.square().sum((-2, -1)) for b in _pywt_bands(x, "db2")], dim=-1)
+    x = random_tensor((2, 4, 12, 10), torch.float32, seed=5)
+    want = torch.stack([b.square().sum((-2, -1)) for b in pywt_bands(x, "db2")], dim=-1)
     np.testing.assert_allclose(_energies(dwt2(x, "db2")).numpy(), want.numpy(), rtol=1e-5)
 
 
-# --- hand-worked values (DESIGN.md: LL=(a+b+c+d)/2, LH=(-a+b-c+d)/2, HL=(-a-b+c+d)/2, ...) -----
+# --- hand-worked values (docs/contract.md: LL=(a+b+c+d)/2, LH=(-a+b-c+d)/2, HL=(-a-b+c+d)/2, ...) -----
 
 
 def test_hand_worked_2x2() -> None:
@@ -151,7 +140,7 @@ def test_hand_worked_odd_map_drops_last_row_and_column() -> None:
 
 @pytest.mark.parametrize("size", [(2, 2), (9, 7), (224, 224), (301, 173)])
 def test_haar_ll_is_twice_avg_pool(size: tuple[int, int]) -> None:
-    x = _random((2, 3, *size), torch.float32, seed=11)
+    x = random_tensor((2, 3, *size), torch.float32, seed=11)
     np.testing.assert_allclose(dwt2(x).ll.numpy(), 2 * F.avg_pool2d(x, 2).numpy(), rtol=1e-6, atol=1e-6)
 
 
@@ -197,24 +186,24 @@ def test_haar_fast_path_equals_conv_path(
     monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype, chunk: int, shape: tuple[int, ...]
 ) -> None:
     monkeypatch.setattr(wl, "_HAAR_CHUNK_ELEMENTS", chunk)
-    x = _random(shape, dtype, seed=13)
+    x = random_tensor(shape, dtype, seed=13)
     fast = dwt2(x)
     conv = dwt2(x.clone().requires_grad_(True))  # requires_grad forces the conv path
     assert all(b.grad_fn is not None for b in conv) and all(b.grad_fn is None for b in fast)
     _assert_bands_close(fast, tuple(b.detach() for b in conv), **TOL[dtype])
-    _assert_bands_close(fast, _pywt_bands(x, "haar"), **TOL[dtype])
+    _assert_bands_close(fast, pywt_bands(x, "haar"), **TOL[dtype])
 
 
 @pytest.mark.parametrize("layout", ["channels_last", "strided"])
 def test_haar_fast_path_non_contiguous(layout: str) -> None:
-    base = _random((2, 3, 20, 26), torch.float32, seed=17)
+    base = random_tensor((2, 3, 20, 26), torch.float32, seed=17)
     x = base.to(memory_format=torch.channels_last) if layout == "channels_last" else base[:, :, 1:-1, ::2]
-    _assert_bands_close(dwt2(x), _pywt_bands(x, "haar"), **TOL[torch.float32])
+    _assert_bands_close(dwt2(x), pywt_bands(x, "haar"), **TOL[torch.float32])
 
 
 @pytest.mark.parametrize("wavelet", FAMILIES)
 def test_gradients_flow(wavelet: str) -> None:
-    x = _random((1, 2, 6, 8), seed=19).requires_grad_(True)
+    x = random_tensor((1, 2, 6, 8), seed=19).requires_grad_(True)
     # The DWT is linear; for orthogonal families d/dx of 0.5*sum(bands^2) is x itself (Parseval).
     loss = sum(b.square().sum() for b in dwt2(x, wavelet)) / 2
     loss.backward()
@@ -225,7 +214,7 @@ def test_gradients_flow(wavelet: str) -> None:
 
 
 def test_gradients_flow_odd_map_and_idwt2() -> None:
-    x = _random((1, 1, 7, 5), seed=23).requires_grad_(True)
+    x = random_tensor((1, 1, 7, 5), seed=23).requires_grad_(True)
     bands = dwt2(x, "db2")
     idwt2(bands, "db2").sum().backward()
     # The dropped last row/column gets zero gradient; the rest gets d(sum of PR)/dx = 1.
@@ -234,11 +223,11 @@ def test_gradients_flow_odd_map_and_idwt2() -> None:
 
 
 def test_no_grad_with_requires_grad_input_uses_fast_path() -> None:
-    x = _random((1, 2, 8, 8), seed=29).requires_grad_(True)
+    x = random_tensor((1, 2, 8, 8), seed=29).requires_grad_(True)
     with torch.no_grad():
         bands = dwt2(x)
     assert all(b.grad_fn is None for b in bands)
-    _assert_bands_close(bands, _pywt_bands(x.detach(), "haar"), **TOL[torch.float64])
+    _assert_bands_close(bands, pywt_bands(x.detach(), "haar"), **TOL[torch.float64])
 
 
 # --- filters ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""CSV and JSON output of statistics rows, with the fixed column order of DESIGN.md."""
+"""CSV and JSON output of statistics rows, with the fixed column order of docs/contract.md."""
 
 from __future__ import annotations
 

@@ -126,7 +126,7 @@ def band_fractions(bands: np.ndarray | None) -> dict[str, float | None]:
 
 
 def layer_values(st: ChannelStats) -> dict[str, float | None]:
-    """The per-layer statistics of DESIGN.md (sum … detail_fraction_ac) from channel accumulators."""
+    """The per-layer statistics of docs/contract.md (sum … detail_fraction_ac) from channel accumulators."""
     total = st.count * st.channels
     layer_sum = float(st.sum.sum())
     mean = layer_sum / total
