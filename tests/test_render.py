@@ -16,7 +16,8 @@ from PIL import Image
 import wavevis
 from wavevis.pooling import create_pool, wavelet_pool_subbands
 from wavevis.render import (
-    SORTS, channel_order, colorize, depth_figure, feature_grid, grid_layout, png_bytes, reconstructions,
+    SORTS, channel_figure, channel_order, colorize, depth_figure, depth_png, feature_grid, figure_png, grid_layout,
+    png_bytes, reconstructions,
 )
 from wavevis.wavelets import Subbands, dwt2
 
@@ -54,12 +55,15 @@ def test_colorize_vmin_vmax_fix_the_range_and_clip_outside():
     assert rgb(out[None]) == [[gray(0), gray(0), gray(127), gray(255), gray(255)]]
 
 
+MAGMA_0 = (0, 0, 4)  # magma's first colour, #000004
+VIRIDIS_0, VIRIDIS_255 = (68, 1, 84), (253, 231, 37)  # viridis's ends, #440154 and #FDE725
+
+
 @pytest.mark.parametrize("values, vmin, vmax", [(np.full((3, 3), 7.0), None, None), (np.arange(4.0), 2.0, 2.0)])
 def test_colorize_flat_range_gives_colour_zero(values, vmin, vmax):
     out = colorize(values, "magma", vmin, vmax)
-    first = colorize(np.array([0.0, 1.0]), "magma")[0]
     assert out.shape == values.shape + (3,)
-    assert (out == first).all()
+    assert (out == MAGMA_0).all()
 
 
 def test_colorize_unknown_colormap_names_some_good_ones():
@@ -123,9 +127,11 @@ def test_grid_channel_order_columns_and_empty_tiles_are_white():
 
 
 def test_grid_uses_the_colormap_lookup():
-    grid = feature_grid(TWO[:1], cmap="viridis", pad=0)
-    lut = np.round(matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
-    np.testing.assert_array_equal(grid, lut[np.array([[0, 85], [170, 255]])])
+    grid = feature_grid(TWO[:1], cmap="viridis", pad=0)  # the ramp 0..3 → lookup indices 0, 85, 170, 255
+    assert rgb(grid[:1, :1])[0][0] == VIRIDIS_0 and rgb(grid[1:, 1:])[0][0] == VIRIDIS_255
+    # Inner entries against matplotlib's own 8-bit lookup (it truncates where we round: ±1).
+    reference = matplotlib.colormaps["viridis"](np.array([[0, 85], [170, 255]]), bytes=True)[..., :3]
+    np.testing.assert_allclose(grid.astype(int), reference.astype(int), atol=1)
 
 
 def test_grid_block_averages_large_tiles():
@@ -197,8 +203,7 @@ def test_channel_order_in_blocks_matches_float64_numpy(sort, monkeypatch):
     assert channel_order(maps.half().float(), sort, top_k=3) == channel_order(maps.half(), sort, top_k=3)
 
 
-def test_channel_order_covers_every_sort_and_rejects_others(four_channels):
-    assert set(SORTS) == {"energy", "variance", "dead-last", "index"}
+def test_channel_order_rejects_unknown_sorts(four_channels):
     with pytest.raises(ValueError, match="unknown sort 'size'"):
         channel_order(four_channels, "size")
 
@@ -299,3 +304,28 @@ def test_depth_figure_builds_without_pyplot(depth_rows, labels):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=40)
     assert buf.getvalue()[:4] == b"\x89PNG"
+
+
+def test_depth_png_is_the_chart_at_96_dpi(depth_rows):
+    image = Image.open(io.BytesIO(depth_png({"wave-ll": depth_rows})))
+    assert image.format == "PNG"
+    assert image.size == (12 * 96, int(8.5 * 96))  # 12 in wide; 3 rows of panels: 3 · 2.5 in + 1 in high
+
+
+# -- one channel -------------------------------------------------------------------------------
+
+
+def test_channel_figure_shows_the_values_with_a_colour_bar_and_no_ticks():
+    before = _pyplot_figures()
+    values = np.arange(12, dtype=np.float32).reshape(3, 4)
+    fig = channel_figure(values, "conv0 channel 2", "magma")
+    assert fig.canvas.manager is None and _pyplot_figures() == before  # made without pyplot
+    image_ax, bar_ax = fig.axes
+    assert image_ax.get_title() == "conv0 channel 2"
+    assert list(image_ax.get_xticks()) == [] and list(image_ax.get_yticks()) == []
+    (shown,) = image_ax.get_images()
+    np.testing.assert_array_equal(shown.get_array(), values)
+    assert shown.get_cmap().name == "magma" and shown.get_clim() == (0.0, 11.0)
+    assert bar_ax.get_ylim() == (0.0, 11.0)  # the colour bar spans the values
+    image = Image.open(io.BytesIO(figure_png(fig, dpi=50)))
+    assert image.size == (210, 180)  # 4.2 × 3.6 in at 50 dpi

@@ -1,4 +1,4 @@
-"""Pictures of feature maps and statistics: numpy-tiled grids, subband panels, depth charts."""
+"""Pictures of feature maps and statistics: numpy-tiled grids, subband panels, channel plots, depth charts."""
 
 from __future__ import annotations
 
@@ -16,9 +16,13 @@ from .wavelets import SUBBANDS, SUBBAND_LABELS, Subbands, idwt2
 
 __all__ = [
     "SORTS",
+    "band_title",
+    "channel_figure",
     "channel_order",
     "colorize",
     "depth_figure",
+    "depth_png",
+    "figure_png",
     "feature_grid",
     "grid_layout",
     "png_bytes",
@@ -288,6 +292,30 @@ def depth_figure(
     fig.subplots_adjust(left=0.06, right=0.99, top=1 - (0.25 + 0.22 * legend_rows) / height,
                         bottom=0.9 / height, hspace=0.35, wspace=0.12)
     return fig
+
+
+def depth_png(series: Mapping[str, Sequence[Mapping[str, object]]], *, dpi: int = 96) -> bytes:
+    """The across-depth chart (`depth_figure`) of one or several series as PNG bytes."""
+    return figure_png(depth_figure(series), dpi=dpi)
+
+
+def channel_figure(values: np.ndarray, title: str, cmap: str = "viridis") -> Figure:
+    """One channel's (H, W) values as an image with a colour bar (no ticks), made without pyplot."""
+    fig = Figure(figsize=(4.2, 3.6), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(values, cmap=cmap, interpolation="nearest")
+    fig.colorbar(im, ax=ax, shrink=0.85)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return fig
+
+
+def figure_png(fig: Figure, *, dpi: int = 96) -> bytes:
+    """PNG file bytes of a matplotlib Figure."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
 
 
 def band_title(name: str, share: float | None = None) -> str:
