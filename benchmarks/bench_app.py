@@ -1,7 +1,7 @@
 """Time the dashboard as a user feels it: real `streamlit run` server, real headless Chromium.
 
 (a) upload of a fresh 224² image → overview complete (the caption names the file and that run's
-    per-layer table is on screen); (b) layer switch in the Feature maps tab → the new grid image
+    per-layer table is on screen); (b) layer switch on the Feature maps page → the new grid image
     loaded. Goals (issue 4): ≤ 1.5 s and ≤ 0.3 s medians on this 2-core machine.
 
     python benchmarks/bench_app.py [--repeats 7]
@@ -25,7 +25,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # browser_support lives with the tests
 
 from browser_support import (  # noqa: E402
-    IMAGE, TAB_PANEL, chromium_missing_reason, launch_chromium, new_page, open_app, open_tab,
+    IMAGE, PAGE_PATHS, chromium_missing_reason, launch_chromium, new_page, open_app, open_page, page_body,
     streamlit_server, upload_image, wait_for_analysis, wait_until_idle,
 )
 
@@ -64,7 +64,7 @@ def grid_src(panel) -> str:
 
 
 def time_layer_switches(page, repeats: int) -> list[float]:
-    panel = open_tab(page, "Feature maps")
+    panel = open_page(page, "Feature maps")
     select = panel.locator('[data-testid="stSelectbox"]').filter(has_text="Layer (call)")
     times = []
     for i in range(repeats + 1):
@@ -76,12 +76,11 @@ def time_layer_switches(page, repeats: int) -> list[float]:
         start = time.perf_counter()
         option.click()
         page.wait_for_function(
-            """([panel, before]) => {
-                const p = document.querySelectorAll(panel);
-                const img = [...p].find(e => e.offsetParent !== null)?.querySelector('[data-testid="stImage"] img');
+            """([body, before]) => {
+                const img = document.querySelector(`${body} [data-testid="stImage"] img`);
                 return !!img && img.getAttribute('src') !== before && img.complete && img.naturalWidth > 0;
             }""",
-            arg=[TAB_PANEL, before],
+            arg=[page_body(PAGE_PATHS["Feature maps"]), before],
             polling="raf",
             timeout=30_000,
         )

@@ -26,7 +26,15 @@ FIRST_RENDER_TIMEOUT_S = 90
 UPLOADER = '[data-testid="stFileUploader"]'
 SIDEBAR = '[data-testid="stSidebar"]'
 IMAGE = '[data-testid="stImage"] img'
-TAB_PANEL = '[role="tabpanel"]'
+NAV_LINK = '[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]'
+# Page title → URL path; the app draws each page in a container keyed "page-<path>" (CSS class st-key-page-<path>).
+PAGE_PATHS = {"Overview": "overview", "Feature maps": "feature-maps", "Subbands": "subbands", "Checks": "checks",
+              "Compare": "compare"}
+
+
+def page_body(path: str) -> str:
+    """Selector of a page's own block (below the title, the caption and any input error)."""
+    return f".st-key-page-{path}"
 
 
 def chromium_missing_reason() -> str | None:
@@ -139,31 +147,38 @@ def upload_image(page, path: Path) -> None:
 
 
 def wait_for_analysis(page, name: str, timeout_s: float = 60) -> None:
-    """Wait until a caption names `name` and the shown tab's table comes from that run (not stale).
+    """Wait until a caption names `name` and the Overview page's table comes from that run (not stale).
 
-    Call it with the Overview tab shown: that tab holds the per-layer table.
+    Call it with the Overview page shown: that page holds the per-layer table.
     """
     page.wait_for_function(
-        """(name) => {
+        """([name, body]) => {
             const fresh = e => !!e && !e.closest('[data-stale="true"]');
             const caps = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')];
             if (!fresh(caps.find(c => c.textContent.includes(name)))) return false;
-            const panel = [...document.querySelectorAll('[role="tabpanel"]')].find(p => p.offsetParent !== null);
-            const table = panel && panel.querySelector('[data-testid="stDataFrame"]');
+            const table = document.querySelector(`${body} [data-testid="stDataFrame"]`);
             return fresh(table) && table.getBoundingClientRect().height > 0;
         }""",
-        arg=name,
+        arg=[name, page_body(PAGE_PATHS["Overview"])],
         timeout=timeout_s * 1000,
         polling="raf",
     )
 
 
-def open_tab(page, label: str):
-    """Click a main-area tab; return its panel."""
-    page.get_by_role("tab", name=label).click()
-    panel = page.locator(f"{TAB_PANEL}:visible").first
-    panel.wait_for(state="visible")
-    return panel
+def open_page(page, title: str, timeout_s: float = 60):
+    """Click a page's link in the sidebar navigation; wait for that page's run to finish; return its block."""
+    page.locator(NAV_LINK).filter(has_text=title).click()
+    body = page.locator(page_body(PAGE_PATHS[title]))
+    body.wait_for(state="visible", timeout=timeout_s * 1000)
+    wait_until_idle(page, timeout_s)
+    return body
+
+
+def pick_option(page, scope, label: str, option_prefix: str) -> None:
+    """Open the selectbox labelled `label` inside `scope` and click the option whose text starts with `option_prefix`."""
+    select = scope.locator('[data-testid="stSelectbox"]').filter(has_text=label)
+    select.locator("input").click()
+    page.get_by_role("option").filter(has_text=option_prefix).first.click()
 
 
 def download(page, label: str) -> bytes:

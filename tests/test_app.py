@@ -14,15 +14,20 @@ import streamlit as st
 import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
+from streamlit.util import calc_hash
 
 import wavevis
 from wavevis.export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv
 from wavevis.images import DEFAULT_SAMPLE, sample_image_path
 from wavevis.wavelets import SUBBAND_LABELS
+from wavevis_app import compute
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SMALL = 64  # image side for scenarios that do not need the default 224
 IDENTITY = ["index", "layer", "call", "kind", "type", "channels", "height", "width"]
+# Page title → URL path, as a user reaches each page (/feature-maps, …); the first is the default page.
+PAGES = {"Overview": "overview", "Feature maps": "feature-maps", "Subbands": "subbands", "Checks": "checks",
+         "Compare": "compare"}
 
 
 @pytest.fixture(autouse=True)
@@ -67,13 +72,13 @@ def expected_rows(model: torch.nn.Module, image, size: int) -> list[dict]:
 
 
 def title(at: AppTest) -> str:
-    """The caption above the tabs: model · weights · image (W×H)."""
+    """The caption above the pages: model · weights · image (W×H)."""
     return at.main.caption[0].value
 
 
 def assert_table_equals(at: AppTest, rows: list[dict]) -> None:
     """The Overview's per-layer table holds exactly these rows (identity columns equal, numbers ≤ 1e-9 apart)."""
-    tables = tab(at, "Overview").dataframe
+    tables = page(at, "Overview").dataframe
     assert len(tables) == 1
     shown: pd.DataFrame = tables[0].value.reset_index(drop=True)
     expected = pd.DataFrame(rows)
@@ -88,14 +93,23 @@ def assert_table_equals(at: AppTest, rows: list[dict]) -> None:
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=0, equal_nan=True, err_msg=column)
 
 
-def tab(at: AppTest, label: str):
-    (found,) = [t for t in at.tabs if t.label == label]
-    return found
+def page(at: AppTest, title: str):
+    """Open a page as its link in the navigation does, run the app, and return the main area.
+
+    AppTest.switch_page (streamlit 1.67) finds file pages only; st.navigation knows a function page
+    by the hash of its URL path (what the browser's /feature-maps resolves to), so that is what is
+    requested here. The app draws each page in a container keyed by its URL path, so a request
+    that fell back to the default page finds no container.
+    """
+    at._page_hash = calc_hash(PAGES[title])
+    at.run()
+    assert not at.exception, at.exception
+    return at.container(key=f"page-{PAGES[title]}")
 
 
 def grid_image(at: AppTest):
-    """The feature grid: the Feature maps tab's image captioned 'N of C channels, sorted by …'."""
-    (grid,) = [im for im in tab(at, "Feature maps").image if " channels, sorted by " in im.captions[0]]
+    """The feature grid: the Feature maps page's image captioned 'N of C channels, sorted by …'."""
+    (grid,) = [im for im in page(at, "Feature maps").image if " channels, sorted by " in im.captions[0]]
     return grid
 
 
@@ -103,23 +117,23 @@ def test_default_page_shows_overview_grids_subbands_and_downloads():
     at = start()
     assert not at.error
     assert title(at) == f"wavevgg · wave-ll · haar · random init (xavierUniform, seed 0) · {DEFAULT_SAMPLE} (224×224)"
-    assert [t.label for t in at.tabs][:3] == ["Overview", "Feature maps", "Subbands"]
+    assert len(at.container(key="page-overview").dataframe) == 1  # the default page, before any navigation
 
-    overview = tab(at, "Overview")
+    overview = page(at, "Overview")
     assert len(overview.image) == 1 and overview.image[0].value[0].endswith(".png")  # the depth chart
     model = wavevis.build_model("wavevgg", pool="wave-ll", init="xavierUniform", seed=0)
     rows = expected_rows(model, sample_image_path(DEFAULT_SAMPLE), 224)
     assert_table_equals(at, rows)
-    assert [b.label for b in at.get("download_button")] == [
-        "Download per-layer CSV", "Download per-channel CSV", "Download this grid as PNG"]
+    assert [b.label for b in at.get("download_button")] == ["Download per-layer CSV", "Download per-channel CSV"]
 
     grid = grid_image(at)
+    assert [b.label for b in at.get("download_button")] == ["Download this grid as PNG"]
     assert grid.captions[0].startswith("64 of 64 channels, sorted by energy")
     assert at.selectbox(key="layer").value == 5  # pool1 preselected
-    assert "each value covers 2×2 input pixels" in tab(at, "Feature maps").caption[0].value
-    assert "input image" in [im.captions[0] for im in tab(at, "Feature maps").image]
+    assert "each value covers 2×2 input pixels" in page(at, "Feature maps").caption[0].value
+    assert "input image" in [im.captions[0] for im in page(at, "Feature maps").image]
 
-    subbands = tab(at, "Subbands")
+    subbands = page(at, "Subbands")
     captions = [im.captions[0] for im in subbands.image]
     assert [c.split(" · ")[0] for c in captions[:4]] == ["LL", "LH", "HL", "HH"]
     assert all(c.startswith(SUBBAND_LABELS[b]) for c, b in zip(captions, SUBBAND_LABELS))
@@ -131,9 +145,61 @@ def test_default_page_shows_overview_grids_subbands_and_downloads():
     assert f"discards {pool1['discarded_fraction_ac']:.1%} of its input's spatial variation" in text
     assert f"{pool1['discarded_fraction']:.1%} of the energy including each channel's mean" in text
 
+    checks = page(at, "Checks")  # the posted model as intended: 7 checks on each of pool1-pool3 (README)
+    assert checks.success[0].value.startswith("All 21 checks passed on 3 pools")
+    assert len(checks.dataframe[0].value) == 21
+    compare = page(at, "Compare")  # off until asked for: nothing runs a second model
+    assert at.toggle(key="cmp_on").value is False and not compare.image
+
+    page(at, "Overview")
     at.download_button(key="dl_layers").click().run()  # a download click reruns without trouble
     assert not at.exception and not at.error
     assert_table_equals(at, rows)
+
+
+def test_pages_share_one_analysis_and_keep_their_picks(monkeypatch):
+    """Going from page to page never re-runs the analysis, and a page's picks wait for the user's return."""
+    calls = []
+    analyze = compute.analyze
+    monkeypatch.setattr(compute, "analyze", lambda *args, **kwargs: calls.append(1) or analyze(*args, **kwargs))
+    at = start(SMALL)
+    assert len(calls) == 1
+    rows = expected_rows(wavevis.build_model("wavevgg", seed=0), sample_image_path(DEFAULT_SAMPLE), SMALL)
+    page(at, "Feature maps")
+    at.selectbox(key="layer").set_value(10).run()  # pool2
+    at.selectbox(key="sort").set_value("index").run()
+    page(at, "Subbands")
+    at.selectbox(key="subband_pool").set_value(19).run()  # pool3
+    for title in PAGES:
+        assert not page(at, title).error, title
+    assert_table_equals(at, rows)
+    assert grid_image(at).captions[0].startswith("64 of 128 channels, sorted by index")
+    assert at.selectbox(key="layer").value == 10
+    assert page(at, "Subbands").markdown[0].value.startswith("**pool3** input: 256 channels of 16×16.")
+    assert len(calls) == 1
+
+
+def test_compare_page_runs_a_second_configuration_on_the_same_image():
+    at = start(SMALL)
+    page(at, "Compare")
+    at.toggle(key="cmp_on").set_value(True).run()  # second configuration: wave-cat, the rest as the first
+    options = at.selectbox(key="cmp_layer").options
+    at.selectbox(key="cmp_layer").set_value(options.index("pool1")).run()
+    compare = at.container(key="page-compare")
+    assert not at.exception and not compare.error
+    assert [b.label for b in at.get("download_button")] == ["Download both as CSV (with a model column)"]
+    image = sample_image_path(DEFAULT_SAMPLE)
+    runs = {pool: expected_rows(wavevis.build_model("wavevgg", pool=pool, seed=0), image, SMALL)
+            for pool in ("wave-ll", "wave-cat")}
+    heads = [m.value for m in compare.markdown if m.value.startswith("**wavevgg")]
+    assert heads == ["**wavevgg pool=wave-ll** · 64×32×32", "**wavevgg pool=wave-cat** · 256×32×32"]
+    shares = [im.captions[0] for im in compare.image if "% of energy" in im.captions[0]]
+    assert len(shares) == 8  # |LL| … |HH| of each model's pool1 input
+    for captions, rows in zip((shares[:4], shares[4:]), runs.values()):
+        pool1 = rows[5]
+        energies = [pool1[f"in_{band}_energy"] for band in ("ll", "lh", "hl", "hh")]
+        assert [float(c.rsplit(" · ", 1)[1].removesuffix("% of energy")) for c in captions] == pytest.approx(
+            [100 * e / sum(energies) for e in energies], abs=0.05)
 
 
 def test_uploaded_image_replaces_the_sample_and_a_broken_one_keeps_it():
@@ -167,12 +233,13 @@ def test_pool_variants_and_layer_switch():
     assert "· wave-cat · haar ·" in title(at)
     assert_table_equals(at, expected_rows(wavevis.build_model("wavevgg", pool="wave-cat", seed=0),
                                           sample_image_path(DEFAULT_SAMPLE), SMALL))
-    layers = at.selectbox(key="layer").options
+    layers = page(at, "Feature maps").selectbox(key="layer").options
     assert [o for o in layers if "pool" in o.split(" · ")[1]] == [
         " 5 · pool1 · wavepool · 256×32×32", "10 · pool2 · wavepool · 512×16×16",
         "19 · pool3 · wavepool · 1024×8×8", "22 · avgpool · pool · 512×1×1"]
-    assert [o.split(" · ")[1] for o in at.selectbox(key="subband_pool").options] == ["pool1", "pool2", "pool3"]
-    assert "nothing is discarded" in tab(at, "Subbands").markdown[0].value
+    subbands = page(at, "Subbands")
+    assert [o.split(" · ")[1] for o in subbands.selectbox(key="subband_pool").options] == ["pool1", "pool2", "pool3"]
+    assert "nothing is discarded" in subbands.markdown[0].value
 
     before = grid_image(at)
     at.selectbox(key="layer").set_value(10).run()  # pool2
@@ -180,7 +247,7 @@ def test_pool_variants_and_layer_switch():
     after = grid_image(at)
     assert after.value != before.value
     assert after.captions[0].startswith("64 of 512 channels")
-    assert tab(at, "Feature maps").caption[0].value.startswith("pool2 (WavePool2d): 512 channels of 16×16; "
+    assert page(at, "Feature maps").caption[0].value.startswith("pool2 (WavePool2d): 512 channels of 16×16; "
                                                                "each value covers 4×4 input pixels")
     at.selectbox(key="sort").set_value("index").run()
     assert grid_image(at).captions[0].startswith("64 of 512 channels, sorted by index (tile order "
@@ -196,10 +263,10 @@ def test_pool_variants_and_layer_switch():
     assert not at.exception and not at.error
     assert_table_equals(at, expected_rows(wavevis.build_model("wavevgg", pool="max", seed=0),
                                           sample_image_path(DEFAULT_SAMPLE), SMALL))
-    layers = at.selectbox(key="layer").options
+    layers = page(at, "Feature maps").selectbox(key="layer").options
     assert [o.split(" · ")[1:3] for o in layers if "pool" in o.split(" · ")[1]] == [
         ["pool1", "pool"], ["pool2", "pool"], ["pool3", "pool"], ["avgpool", "pool"]]
-    assert any("no wavelet pools" in i.value for i in tab(at, "Subbands").info)
+    assert any("no wavelet pools" in i.value for i in page(at, "Subbands").info)
 
 
 def test_checkpoint_upload_then_wrong_ones_keep_the_last_analysis_then_a_good_one_again():
@@ -215,6 +282,7 @@ def test_checkpoint_upload_then_wrong_ones_keep_the_last_analysis_then_a_good_on
     assert "· weights seed5.pt ·" in title(at)
     assert_table_equals(at, seed5)
     assert any("no problems found" in m.value for m in at.sidebar.markdown)
+    seed5_grid = grid_image(at).value
 
     wrong = [
         ("junk.pt", np.random.default_rng(0).bytes(3000), "not a PyTorch (.pt/.pth) or safetensors checkpoint"),
@@ -228,7 +296,7 @@ def test_checkpoint_upload_then_wrong_ones_keep_the_last_analysis_then_a_good_on
                    for c in at.caption), name
         assert "· weights seed5.pt ·" in title(at)
         assert_table_equals(at, seed5)
-        assert grid_image(at) is not None
+        assert grid_image(at).value == seed5_grid
 
     at.file_uploader(key="ckpt").set_value(("seed7.pt", checkpoint(seed=7), "application/octet-stream")).run()
     assert not at.exception and not at.error

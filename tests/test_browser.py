@@ -15,8 +15,9 @@ from PIL import Image
 
 import wavevis
 from browser_support import (
-    IMAGE, chromium_missing_reason, download, download_csv, launch_chromium, new_page, open_app, open_tab,
-    streamlit_server, upload_image, wait_for_analysis, wait_until_idle,
+    FIRST_RENDER_TIMEOUT_S, IMAGE, NAV_LINK, PAGE_PATHS, chromium_missing_reason, download, download_csv,
+    launch_chromium, new_page, open_app, open_page, page_body, pick_option, streamlit_server, upload_image,
+    wait_for_analysis, wait_until_idle,
 )
 from wavevis.export import CHANNEL_COLUMNS, LAYER_COLUMNS
 
@@ -79,34 +80,55 @@ def assert_csv_matches_api(text: str, image: Path) -> None:
                 assert math.isclose(float(cells[column]), want, rel_tol=1e-6, abs_tol=1e-12), (row["layer"], column)
 
 
-def test_upload_tabs_csv_and_screenshots(browser, server, tmp_path):
+def test_pages_upload_csv_and_screenshots(browser, server, tmp_path):
+    """One session through every page: the sidebar upload's analysis is drawn by each page and kept between them."""
     page = new_page(browser, width=1500, height=2300)
+    shots: dict[str, Path] = {}
+
+    def shoot(name: str) -> None:
+        shots[name] = tmp_path / f"{name}.png"
+        page.screenshot(path=shots[name])
+
     try:
         open_app(page, server)
+        assert page.locator(NAV_LINK).all_inner_texts() == ["Overview", "Feature maps", "Subbands", "Checks", "Compare"]
         image = write_png(tmp_path / "browser_upload.png", seed=11)
         upload_image(page, image)
         wait_for_analysis(page, image.name)
         wait_until_idle(page)  # screenshots of the finished run, not of stale leftovers
-        shots = {"overview": tmp_path / "overview.png"}
-        page.screenshot(path=shots["overview"])
+        shoot("overview")
 
-        panel = open_tab(page, "Feature maps")
-        grid = panel.locator(IMAGE).first
+        body = open_page(page, "Feature maps")
+        grid = body.locator(IMAGE).first
         grid.wait_for(state="visible")
         assert grid.evaluate("img => img.complete && img.naturalWidth > 0")
-        assert "each value covers 2×2 input pixels" in panel.inner_text()
-        shots["feature_maps"] = tmp_path / "feature_maps.png"
-        page.screenshot(path=shots["feature_maps"])
+        assert "each value covers 2×2 input pixels" in body.inner_text()
+        shoot("feature_maps")
         grid_png = Image.open(io.BytesIO(download(page, "Download this grid as PNG")))
         assert grid_png.format == "PNG" and grid_png.size == (8 * 113 - 1, 8 * 113 - 1)  # 64 tiles of 112², 1 px pads
+        pick_option(page, body, "Layer (call)", "10 · pool2 ·")
+        body.get_by_text("each value covers 4×4 input pixels").wait_for()
 
-        panel = open_tab(page, "Subbands")
-        panel.get_by_text("LH · vertical edges").wait_for()
-        assert panel.locator(IMAGE).count() == 7  # 4 subbands + full / LL-only / lost
-        shots["subbands"] = tmp_path / "subbands.png"
-        page.screenshot(path=shots["subbands"])
+        body = open_page(page, "Subbands")
+        body.get_by_text("LH · vertical edges").wait_for()
+        assert body.locator(IMAGE).count() == 7  # 4 subbands + full / LL-only / lost
+        shoot("subbands")
 
-        open_tab(page, "Overview")
+        body = open_page(page, "Checks")
+        body.get_by_text("All 21 checks passed on 3 pools").wait_for()
+        shoot("checks")
+
+        body = open_page(page, "Compare")
+        body.get_by_text("Compare with a second configuration").click()
+        body.get_by_text("wavevgg pool=wave-cat").first.wait_for(timeout=60_000)
+        wait_until_idle(page)
+        assert body.get_by_role("button", name="Download both as CSV (with a model column)").is_visible()
+        shoot("compare")
+
+        body = open_page(page, "Feature maps")  # the pick made on this page is still there
+        body.get_by_text("each value covers 4×4 input pixels").wait_for()
+        open_page(page, "Overview")
+        wait_for_analysis(page, image.name)  # still this session's upload, drawn from the cached analysis
         layers = download_csv(page)
         assert_csv_matches_api(layers, image)
         channels = list(csv.DictReader(io.StringIO(download_csv(page, "Download per-channel CSV"))))
@@ -115,11 +137,26 @@ def test_upload_tabs_csv_and_screenshots(browser, server, tmp_path):
         assert len(channels) == sum(int(r["channels"]) for r in csv.DictReader(io.StringIO(layers)))
     finally:
         page.context.close()
-    SCREENSHOTS.mkdir(exist_ok=True)
-    for name, path in shots.items():
-        shutil.copy(path, SCREENSHOTS / f"{name}.png")
+        SCREENSHOTS.mkdir(exist_ok=True)
+        for name, path in shots.items():
+            shutil.copy(path, SCREENSHOTS / f"{name}.png")
 
 
+def test_a_page_url_opens_that_page(browser, server):
+    """/subbands is a bookmarkable address: it opens the Subbands page on the default analysis."""
+    page = new_page(browser)
+    try:
+        page.goto(f"{server}/subbands")
+        body = page.locator(page_body(PAGE_PATHS["Subbands"]))
+        body.get_by_text("LH · vertical edges").wait_for(timeout=FIRST_RENDER_TIMEOUT_S * 1000)
+        wait_until_idle(page)
+        assert page.locator(f"{NAV_LINK}[aria-current='page']").inner_text() == "Subbands"
+        assert "discards" in body.inner_text()
+    finally:
+        page.context.close()
+
+
+@pytest.mark.slow
 def test_two_sessions_analysing_different_images_at_once_get_their_own_numbers(browser, server, tmp_path):
     pages = [new_page(browser), new_page(browser)]
     try:

@@ -1,0 +1,93 @@
+"""The app's launch options and checkpoint size policy, without Streamlit (wavevis_app.launch)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wavevis.errors import CheckpointError
+from wavevis_app.launch import LaunchOptions, check_checkpoint_size, checkpoint_size, file_stamp, parse_launch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_launch_module_imports_without_streamlit():
+    """Importing it with streamlit unimportable works: the helpers need no running app."""
+    code = "import sys; sys.modules['streamlit'] = None; import wavevis_app.launch; print('ok')"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "ok\n"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], LaunchOptions()),
+    (["--model", "net.py:Net"], LaunchOptions("net.py:Net", None)),
+    (["--weights", "ckpt.pt", "--model", "net.py:Net"], LaunchOptions("net.py:Net", "ckpt.pt")),
+    (["--model=pkg.mod:make", "--other", "x", "stray"], LaunchOptions("pkg.mod:make", None)),  # unknown ones ignored
+])
+def test_parse_launch(argv, expected):
+    assert parse_launch(argv) == expected
+
+
+@pytest.mark.parametrize("argv, option", [(["--model"], "--model"), (["--model", "n.py:N", "--weights"], "--weights")])
+def test_parse_launch_option_without_value_is_one_line(argv, option):
+    with pytest.raises(ValueError, match=f"argument {option}: expected one argument") as info:
+        parse_launch(argv)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("launch, model, expected", [
+    (LaunchOptions(None, "w.pt"), "wavevgg", "w.pt"),           # weights for the default model
+    (LaunchOptions(None, "w.pt"), "n.py:Net", None),
+    (LaunchOptions("n.py:Net", "w.pt"), "n.py:Net", "w.pt"),    # weights for the launch model
+    (LaunchOptions("n.py:Net", "w.pt"), "wavevgg", None),       # not for a built-in picked later
+    (LaunchOptions("n.py:Net", None), "n.py:Net", None),
+])
+def test_launch_weights_belong_to_their_model(launch, model, expected):
+    assert launch.weights_for(model, "wavevgg") == expected
+
+
+def test_checkpoint_size_of_bytes_path_and_nothing(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(b"x" * 1234)
+    assert checkpoint_size(b"x" * 10) == 10
+    assert checkpoint_size(str(path)) == 1234
+    assert checkpoint_size(str(tmp_path / "missing.pt")) is None
+    assert checkpoint_size(str(tmp_path)) is None  # a folder is no checkpoint file
+    assert checkpoint_size(None) is None
+
+
+def test_checkpoint_at_the_limit_passes_one_byte_over_is_refused(tmp_path):
+    limit = 2 * 2**20
+    check_checkpoint_size("ok.pt", b"\0" * limit, limit)
+    path = tmp_path / "big.pt"
+    path.write_bytes(b"\0" * (limit + 1))
+    with pytest.raises(CheckpointError) as info:
+        check_checkpoint_size(str(path), str(path), limit)
+    assert str(info.value) == (
+        f"{path} is 2.0 MB, over this app's 2 MB upload limit: use a smaller checkpoint, "
+        "or raise server.maxUploadSize in .streamlit/config.toml"
+    )
+    with pytest.raises(CheckpointError, match=r"^checkpoint is 3\.5 MB, over this app's 1 MB upload limit"):
+        check_checkpoint_size(None, b"\0" * (7 * 2**19), 2**20)
+
+
+def test_missing_checkpoint_path_is_left_to_the_loader(tmp_path):
+    check_checkpoint_size("gone.pt", str(tmp_path / "gone.pt"), 1)
+    check_checkpoint_size(None, None, 0)
+
+
+def test_file_stamp_changes_with_the_file(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(b"one")
+    first = file_stamp(str(path))
+    assert first.startswith(f"{path}:3:")
+    path.write_bytes(b"three")
+    os.utime(path, ns=(1, 10**18))
+    assert file_stamp(str(path)) == f"{path}:5:{10**18}"
+    assert file_stamp(str(tmp_path / "missing.pt")) == str(tmp_path / "missing.pt")

@@ -1,0 +1,74 @@
+"""Cached compute behind the pages: models, images, analyses, checks and charts, keyed by strings.
+
+Keys are strings (a model configuration's repr, an image's sha256); unhashable arguments carry a
+leading underscore so Streamlit does not hash them.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from wavevis.checkpoints import LoadReport
+from wavevis.diagnose import CheckResult, check_pools
+from wavevis.images import MAX_INPUT_SIDE, decode_image, load_image
+from wavevis.loading import load_model_with_report
+from wavevis.render import depth_png
+from wavevis.report import Report, analyze
+
+from .launch import MB
+
+__all__ = [
+    "KEEP_MAPS_MAX_PIXELS", "cached_checks", "cached_depth_png", "cached_image", "cached_model", "cached_report",
+    "upload_limit",
+]
+
+# Keep every map in memory (fast layer switching) up to this many input pixels; above it, maps
+# are recomputed per request so memory stays near one forward pass.
+KEEP_MAPS_MAX_PIXELS = 320 * 320
+
+
+def upload_limit() -> int:
+    """This server's upload limit in bytes (server.maxUploadSize); checkpoints given at launch obey it too."""
+    return int(st.get_option("server.maxUploadSize")) * MB
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_model(key: str, _choice, _weights: bytes | str | None) -> tuple[torch.nn.Module, LoadReport | None]:
+    """Build (and load) a model once per configuration; shared by every session."""
+    return load_model_with_report(
+        _choice.spec, _weights, pool=_choice.pool, wavelet=_choice.wavelet,
+        num_classes=_choice.num_classes, init=_choice.init, seed=_choice.seed,
+        max_bytes=upload_limit(), weights_name=_choice.weights_name,
+    )
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def cached_report(model_key: str, image_key: str, _model: torch.nn.Module, _x: torch.Tensor, name: str) -> Report:
+    """One analysis per model + image; feature maps kept for images up to KEEP_MAPS_MAX_PIXELS."""
+    keep = _x.shape[-2] * _x.shape[-1] <= KEEP_MAPS_MAX_PIXELS
+    return analyze(_model, _x, images=[name], keep_maps=keep)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_image(key: str, _data: bytes, name: str, size: int, normalize: str):
+    """(x, notices, original size) of an image's bytes at one size and normalisation."""
+    decoded = decode_image(_data, name=name, max_side=MAX_INPUT_SIDE)
+    x = load_image(decoded, size=size, normalize=normalize, name=name)
+    return x, decoded.notices, decoded.original_size
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_checks(model_key: str, wavelet: str, _model: torch.nn.Module) -> list[CheckResult]:
+    """WavePool sanity checks of a model, by construction and on a small probe input.
+
+    Once per model, not per image: the analysis already records each pool's sizes on the image,
+    and a second full forward pass would double the cost of every new upload.
+    """
+    return check_pools(_model, wavelet=wavelet)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_depth_png(model_key: str, image_key: str, labels: tuple[str, ...], _rows: list[list[dict]]) -> bytes:
+    """The across-depth chart as PNG, drawn once per analysis (or per compared pair)."""
+    return depth_png(dict(zip(labels, _rows)))

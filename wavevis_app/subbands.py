@@ -1,0 +1,96 @@
+"""Subbands page: each wavelet pool's input as |LL|, |LH|, |HL|, |HH|, and what LL-only pooling throws away."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import streamlit as st
+
+from wavevis.render import band_title, colorize, reconstructions, subband_magnitudes
+from wavevis.wavelets import SUBBANDS
+
+from .analysis import Analysis
+from .labels import call_label
+
+__all__ = ["show_subbands", "subband_panels"]
+
+# Page widgets keep their picks while another page is shown, for when the user comes back.
+PERSIST = "session"
+
+
+
+def subband_panels(parent, row: Mapping[str, object], magnitudes: Mapping[str, np.ndarray]) -> None:
+    """|LL|, |LH|, |HL|, |HH| side by side in `parent`, each captioned with its share of the pool input's energy.
+
+    Args:
+        parent: the Streamlit container to draw in (st, a column, …).
+        row: the pool's per-layer row (its in_*_energy columns).
+        magnitudes: band name → (h, w) magnitudes (`subband_magnitudes`).
+    """
+    energies = [row[f"in_{b.lower()}_energy"] for b in SUBBANDS]
+    total = sum(energies) or 1.0
+    for box, name, energy in zip(parent.columns(4), SUBBANDS, energies):
+        box.image(colorize(magnitudes[name], "magma"), caption=band_title(name, energy / total), width="stretch")
+
+
+@st.fragment
+def show_subbands(analysis: Analysis) -> None:
+    """The Subbands page (a fragment: picking a pool or channel reruns only this page)."""
+    report = analysis.report
+    pools = [c.index for c in report.calls if c.kind == "wavepool"]
+    if not pools:
+        st.info("This model has no wavelet pools (no module with LL/LH/HL/HH convs).")
+        return
+    index = st.selectbox("Wavelet pool", pools, key="subband_pool", persist_state=PERSIST,
+                         format_func=lambda i: call_label(report, i))
+    info = report.calls[index]
+    row = report.rows()[index]
+    with st.spinner("Fetching the pool's input…"):  # recomputed on demand for large images
+        pool_in = report.pool_input(index)
+        bands = report.pool_subbands(index, pool_input=pool_in)
+    channels = ["mean over channels"] + list(range(pool_in.shape[0]))
+    pick = st.selectbox("Channel", channels, key="subband_channel", persist_state=PERSIST)
+    channel = None if pick == "mean over channels" else int(pick)
+    passes = report.records[index].passes
+    if passes == ("LL",):
+        summary = (f"It passes on LL only and **discards {row['discarded_fraction_ac']:.1%} of its input's spatial "
+                   f"variation** (LH+HL+HH; {row['discarded_fraction']:.1%} of the energy including each "
+                   "channel's mean).")
+    elif passes is not None:
+        summary = "It passes every band on: nothing is discarded."
+    else:
+        summary = "Its output matches neither LL alone nor all four bands: see the Checks page."
+    st.markdown(f"**{info.layer}** input: {pool_in.shape[0]} channels of {pool_in.shape[1]}×{pool_in.shape[2]}. "
+                + summary)
+    subband_panels(st, row, subband_magnitudes(bands, channel))
+    st.caption("|band| magnitudes, each panel on its own colour scale (LL is far larger than the details).")
+    if passes != ("LL",):
+        return
+    module = analysis.model.get_submodule(info.layer)
+    try:
+        rebuilt = reconstructions(bands, getattr(module, "wavelet", "haar"))
+    except (ValueError, RuntimeError) as exc:  # a user pool whose filters are no wavelet we know
+        st.info(f"No rebuild for {info.layer}: {str(exc).splitlines()[0]}")
+        return
+    st.markdown("**What the pool throws away**: the pool input rebuilt from all four bands, from LL alone, "
+                "and their difference (the detail that LL-only pooling loses).")
+    cols = st.columns(3)
+    if channel is None:
+        views = {k: rebuilt[k].abs().mean(dim=0).numpy() for k in rebuilt}
+        st.caption("Mean |value| over channels; the first two share one grey scale.")
+        lost_title = "lost: mean |full − LL only|"
+    else:
+        views = {k: rebuilt[k][channel].numpy() for k in rebuilt}
+        st.caption(f"Channel {channel}; the first two share one grey scale, the loss is red/blue around 0.")
+        lost_title = "lost = full − LL only"
+    lo = float(min(views["full"].min(), views["ll_only"].min()))
+    hi = float(max(views["full"].max(), views["ll_only"].max()))
+    bound = float(np.abs(views["lost"]).max()) or 1.0
+    cols[0].image(colorize(views["full"], "gray", lo, hi), caption="rebuilt from all four bands", width="stretch")
+    cols[1].image(colorize(views["ll_only"], "gray", lo, hi), caption="rebuilt from LL only", width="stretch")
+    if channel is None:
+        lost = colorize(views["lost"], "magma")
+    else:
+        lost = colorize(views["lost"], "RdBu_r", -bound, bound)
+    cols[2].image(lost, caption=lost_title, width="stretch")
