@@ -174,6 +174,15 @@ def open_page(page, title: str, timeout_s: float = 60):
     return body
 
 
+def wait_for_images(page, scope: str, timeout_s: float = 30) -> None:
+    """Wait until every image inside the `scope` selector has loaded (before a screenshot)."""
+    page.wait_for_function(
+        """(scope) => [...document.querySelectorAll(`${scope} img`)].every(i => i.complete && i.naturalWidth > 0)""",
+        arg=scope,
+        timeout=timeout_s * 1000,
+    )
+
+
 def pick_option(page, scope, label: str, option_prefix: str) -> None:
     """Open the selectbox labelled `label` inside `scope` and click the option whose text starts with `option_prefix`."""
     select = scope.locator('[data-testid="stSelectbox"]').filter(has_text=label)

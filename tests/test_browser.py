@@ -17,7 +17,7 @@ import wavevis
 from browser_support import (
     FIRST_RENDER_TIMEOUT_S, IMAGE, NAV_LINK, PAGE_PATHS, chromium_missing_reason, download, download_csv,
     launch_chromium, new_page, open_app, open_page, page_body, pick_option, streamlit_server, upload_image,
-    wait_for_analysis, wait_until_idle,
+    wait_for_analysis, wait_for_images, wait_until_idle,
 )
 from wavevis.export import CHANNEL_COLUMNS, LAYER_COLUMNS
 
@@ -86,6 +86,7 @@ def test_pages_upload_csv_and_screenshots(browser, server, tmp_path):
     shots: dict[str, Path] = {}
 
     def shoot(name: str) -> None:
+        wait_for_images(page, '[data-testid="stMain"]')  # pictures in, not their empty frames
         shots[name] = tmp_path / f"{name}.png"
         page.screenshot(path=shots[name])
 
