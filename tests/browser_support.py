@@ -132,9 +132,15 @@ def open_app(page, url: str, timeout_s: float = FIRST_RENDER_TIMEOUT_S) -> None:
 
 
 def wait_until_idle(page, timeout_s: float = 60) -> None:
-    """Wait until Streamlit reports no script run in progress and no stale elements remain."""
+    """Wait until Streamlit reports no script run in progress and no stale elements remain.
+
+    The app root's data-test-script-state (Streamlit's own end-to-end hook) says "notRunning" only
+    once a run has finished; the running icon alone shows up ~0.2 s into a run, so a short wait can
+    miss it.
+    """
     page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]')
+        """() => document.querySelector('[data-testid="stApp"]')?.dataset.testScriptState === 'notRunning'
+                 && !document.querySelector('[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]')
                  && !document.querySelector('[data-stale="true"]')""",
         timeout=timeout_s * 1000,
     )
