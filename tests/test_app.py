@@ -72,7 +72,7 @@ def expected_rows(model: torch.nn.Module, image, size: int) -> list[dict]:
 
 
 def title(at: AppTest) -> str:
-    """The caption above the pages: model · weights · image (W×H)."""
+    """The caption above the pages: the configuration's label · image (W×H)."""
     return at.main.caption[0].value
 
 
@@ -116,7 +116,7 @@ def grid_image(at: AppTest):
 def test_default_page_shows_overview_grids_subbands_and_downloads():
     at = start()
     assert not at.error
-    assert title(at) == f"wavevgg · wave-ll · haar · random init (xavierUniform, seed 0) · {DEFAULT_SAMPLE} (224×224)"
+    assert title(at) == f"wavevgg pool=wave-ll wavelet=haar num-classes=7 init=xavierUniform seed=0 · {DEFAULT_SAMPLE} (224×224)"
     assert len(at.container(key="page-overview").dataframe) == 1  # the default page, before any navigation
 
     overview = page(at, "Overview")
@@ -230,7 +230,7 @@ def test_pool_variants_and_layer_switch():
     at = start(SMALL)
     at.selectbox(key="pool").set_value("wave-cat").run()
     assert not at.exception and not at.error
-    assert "· wave-cat · haar ·" in title(at)
+    assert title(at).startswith("wavevgg pool=wave-cat wavelet=haar ")
     assert_table_equals(at, expected_rows(wavevis.build_model("wavevgg", pool="wave-cat", seed=0),
                                           sample_image_path(DEFAULT_SAMPLE), SMALL))
     layers = page(at, "Feature maps").selectbox(key="layer").options
@@ -279,7 +279,7 @@ def test_checkpoint_upload_then_wrong_ones_keep_the_last_analysis_then_a_good_on
     seed5 = expected_rows(wavevis.build_model("wavevgg", seed=5), image, SMALL)
     at.file_uploader(key="ckpt").set_value(("seed5.pt", checkpoint(seed=5), "application/octet-stream")).run()
     assert not at.exception and not at.error
-    assert "· weights seed5.pt ·" in title(at)
+    assert " weights=seed5.pt · " in title(at)
     assert_table_equals(at, seed5)
     assert any("no problems found" in m.value for m in at.sidebar.markdown)
     seed5_grid = grid_image(at).value
@@ -294,13 +294,13 @@ def test_checkpoint_upload_then_wrong_ones_keep_the_last_analysis_then_a_good_on
         assert len(at.error) == 1 and message in at.error[0].value, name
         assert any("Still showing the last good analysis" in c.value and "seed5.pt" in c.value
                    for c in at.caption), name
-        assert "· weights seed5.pt ·" in title(at)
+        assert " weights=seed5.pt · " in title(at)
         assert_table_equals(at, seed5)
         assert grid_image(at).value == seed5_grid
 
     at.file_uploader(key="ckpt").set_value(("seed7.pt", checkpoint(seed=7), "application/octet-stream")).run()
     assert not at.exception and not at.error
-    assert "· weights seed7.pt ·" in title(at)
+    assert " weights=seed7.pt · " in title(at)
     assert_table_equals(at, expected_rows(wavevis.build_model("wavevgg", seed=7), image, SMALL))
 
 

@@ -8,51 +8,17 @@ import streamlit as st
 import torch
 
 from wavevis.checkpoints import LoadReport
-from wavevis.compare import ModelConfig
-from wavevis.diagnose import CheckResult
+from wavevis.checks import CheckResult
+from wavevis.config import ModelConfig, config_label
 from wavevis.errors import WavevisError
-from wavevis.models import list_models
 from wavevis.report import Report
 
-from .compute import cached_checks, cached_image, cached_model, cached_report, upload_limit
+from .compute import cached_checks, cached_image, cached_model, cached_report, model_key, upload_limit
 from .launch import check_checkpoint_size
 
-__all__ = ["Analysis", "ImageChoice", "ModelChoice", "pool_checks", "run_analysis"]
+__all__ = ["Analysis", "ImageChoice", "pool_checks", "run_analysis"]
 
 LAST_GOOD = "last_good"  # session_state key of the last analysis that succeeded
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """What the sidebar asks for; `key` identifies the built model for caching."""
-
-    spec: str
-    pool: str
-    wavelet: str
-    num_classes: int
-    init: str
-    seed: int
-    weights_name: str | None
-    weights_sha: str | None
-
-    @property
-    def key(self) -> str:
-        return repr(self)
-
-    @property
-    def check_wavelet(self) -> str:
-        return self.wavelet if self.spec in list_models() else "haar"
-
-    def config(self) -> ModelConfig:
-        """The same choice as the CLI's model options (for compare labels and CSVs)."""
-        return ModelConfig(self.spec, self.pool, self.wavelet, self.init, self.seed, self.weights_name, self.num_classes)
-
-    def label(self) -> str:
-        parts = [self.spec]
-        if self.spec in list_models():
-            parts += [self.pool, self.wavelet]
-        parts.append(f"weights {self.weights_name}" if self.weights_name else f"random init ({self.init}, seed {self.seed})")
-        return " · ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -76,9 +42,9 @@ class Analysis:
     """One session's analysis: what every page draws from.
 
     Attributes:
-        title: "model · weights · image (W×H)", the caption above every page.
+        title: the configuration (`config_label`) and the image, "… · name (W×H)": the caption above every page.
         config: the model configuration.
-        model_key: the model's cache key (its configuration, and a launch checkpoint's file stamp).
+        model_key: the model's cache key (`compute.model_key`).
         model: the model, shared with other sessions through the cache (read it, never change it).
         load_report: the checkpoint's load report, None without a checkpoint.
         x: the analysed input, (1, 3, H, W).
@@ -90,7 +56,7 @@ class Analysis:
     """
 
     title: str
-    config: ModelChoice
+    config: ModelConfig
     model_key: str
     model: torch.nn.Module
     load_report: LoadReport | None
@@ -102,26 +68,33 @@ class Analysis:
     image_key: str
 
 
-def run_analysis(choice: ModelChoice, weights: bytes | str | None, image: ImageChoice) -> Analysis | None:
-    """Model + image → analysis; on bad input one error line and the last good analysis (or None)."""
+def run_analysis(config: ModelConfig, data: bytes | None, image: ImageChoice) -> Analysis | None:
+    """Model + image → analysis; on bad input one error line and the last good analysis (or None).
+
+    Args:
+        config: the model configuration from the sidebar.
+        data: the uploaded checkpoint's bytes when `config.weights` is "sha256:…", else None.
+        image: the image from the sidebar.
+    """
     last: Analysis | None = st.session_state.get(LAST_GOOD)
+    key = model_key(config)
     try:
-        check_checkpoint_size(choice.weights_name, weights, upload_limit())
+        check_checkpoint_size(config.weights_label, data if data is not None else config.weights, upload_limit())
         with st.spinner("Loading the model…"):
-            model, load_report = cached_model(choice.key, choice, weights)
+            model, load_report = cached_model(key, config, data)
         with st.spinner("Reading the image…"):
             x, notices, original = cached_image(image.key, image.data, image.name, image.size, image.normalize)
         with st.spinner("Running the model and recording every layer…"):
-            report = cached_report(choice.key, image.key, model, x, image.name)
+            report = cached_report(key, image.key, model, x, image.name)
     except WavevisError as exc:
         st.error(str(exc))
         if last is not None:
             st.caption(f"Still showing the last good analysis: {last.title}.")
         return last
     analysis = Analysis(
-        title=f"{choice.label()} · {image.name} ({x.shape[-1]}×{x.shape[-2]})", config=choice,
-        model_key=choice.key, model=model, load_report=load_report, x=x, notices=tuple(notices),
-        original=original, report=report, normalize=image.normalize, image_key=image.key,
+        title=f"{config_label(config)} · {image.name} ({x.shape[-1]}×{x.shape[-2]})", config=config, model_key=key,
+        model=model, load_report=load_report, x=x, notices=tuple(notices), original=original, report=report,
+        normalize=image.normalize, image_key=image.key,
     )
     st.session_state[LAST_GOOD] = analysis
     return analysis

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from wavevis.diagnose import CHECK_DESCRIPTIONS
+from wavevis.checks import CHECK_DESCRIPTIONS
 
 from .analysis import Analysis, pool_checks
 

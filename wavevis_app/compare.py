@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
+from dataclasses import replace
 
 import streamlit as st
 
-from wavevis.compare import Comparison, config_labels
+from wavevis.checkpoints import CHECKPOINT_EXTENSIONS
+from wavevis.compare import Comparison
+from wavevis.config import UPLOAD_PREFIX, ModelConfig, config_labels
 from wavevis.errors import WavevisError
-from wavevis.models import list_inits, list_models
+from wavevis.models import list_inits
 from wavevis.pooling import POOLS
 from wavevis.render import channel_order, feature_grid, subband_magnitudes
 from wavevis.wavelets import list_wavelets
 
-from .analysis import Analysis, ModelChoice
-from .compute import cached_depth_png, cached_model, cached_report
-from .sidebar import CHECKPOINT_TYPES
+from .analysis import Analysis
+from .compute import cached_depth_png, cached_model, cached_report, model_key
+from .sidebar import upload_sha
 from .subbands import subband_panels
 
 __all__ = ["compare_controls", "show_compare"]
@@ -24,29 +26,33 @@ __all__ = ["compare_controls", "show_compare"]
 PERSIST = "session"
 
 
+def compare_controls(current: ModelConfig) -> tuple[ModelConfig, bytes | None]:
+    """The second configuration: another pool variant, wavelet, init/seed, or checkpoint.
 
-def compare_controls(current: ModelChoice) -> tuple[ModelChoice, bytes | None]:
-    """The second configuration: another pool variant, wavelet, init/seed, or checkpoint."""
+    Returns:
+        The configuration (the first one's weights are not carried over: random init unless a
+        checkpoint is uploaded here), and the uploaded checkpoint's bytes or None.
+    """
     st.markdown("Run a second configuration on the same image and compare layer by layer.")
     c1, c2, c3, c4 = st.columns(4)
-    builtin = current.spec in list_models()
     pools = list(POOLS)
     default = pools.index("wave-cat" if current.pool != "wave-cat" else "wave-ll")
     pool = c1.selectbox("Pool variant", pools, index=default, key="cmp_pool", persist_state=PERSIST,
-                        disabled=not builtin)
+                        disabled=not current.builtin)
     wavelets = list_wavelets()
-    wavelet = c2.selectbox("Wavelet", wavelets, key="cmp_wavelet", persist_state=PERSIST, disabled=not builtin,
+    wavelet = c2.selectbox("Wavelet", wavelets, key="cmp_wavelet", persist_state=PERSIST, disabled=not current.builtin,
                            index=wavelets.index(current.wavelet) if current.wavelet in wavelets else 0)
     init = c3.selectbox("Init scheme", list_inits(), index=list_inits().index(current.init), key="cmp_init",
                         persist_state=PERSIST)
     seed = int(c4.number_input("Seed", min_value=0, max_value=2**31 - 1, value=current.seed, key="cmp_seed",
                                persist_state=PERSIST))
-    upload = st.file_uploader("…or weights for the second configuration (state_dict)", type=CHECKPOINT_TYPES,
-                              key="cmp_ckpt")
-    weights = upload.getvalue() if upload is not None else None
-    name = upload.name if upload is not None else None
-    sha = hashlib.sha256(weights).hexdigest() if weights is not None else None
-    return ModelChoice(current.spec, pool, wavelet, current.num_classes, init, seed, name, sha), weights
+    upload = st.file_uploader("…or weights for the second configuration (state_dict)",
+                              type=list(CHECKPOINT_EXTENSIONS), key="cmp_ckpt")
+    if upload is None:
+        return replace(current, pool=pool, wavelet=wavelet, init=init, seed=seed, weights=None, weights_name=None), None
+    other = replace(current, pool=pool, wavelet=wavelet, init=init, seed=seed,
+                    weights=UPLOAD_PREFIX + upload_sha(upload), weights_name=upload.name)
+    return other, upload.getvalue()
 
 
 @st.fragment
@@ -56,20 +62,22 @@ def show_compare(analysis: Analysis) -> None:
     if not st.toggle("Compare with a second configuration", key="cmp_on", persist_state=PERSIST,
                      help="Runs the model a second time, so it is off until you ask for it."):
         return
-    other, weights = compare_controls(current)
-    if other == current and weights is None:
+    other, data = compare_controls(current)
+    if other == current:
         st.info("The second configuration equals the first: change the pool, wavelet, init, seed or weights.")
         return
+    key = model_key(other)
     try:
         with st.spinner("Running the second configuration…"):
-            model, _ = cached_model(other.key, other, weights)
-            report = cached_report(other.key, analysis.image_key, model, analysis.x, analysis.report.images[0])
+            model, _ = cached_model(key, other, data)
+            report = cached_report(key, analysis.image_key, model, analysis.x, analysis.report.images[0])
     except WavevisError as exc:
         st.error(str(exc))
         return
-    labels = config_labels([current.config(), other.config()])
-    comparison = Comparison(labels, [current.config(), other.config()], [analysis.report, report])
-    st.image(cached_depth_png(f"{analysis.model_key}|{other.key}", analysis.image_key, tuple(labels),
+    configs = [current, other]
+    labels = config_labels(configs)
+    comparison = Comparison(labels, configs, [analysis.report, report])
+    st.image(cached_depth_png(f"{analysis.model_key}|{key}", analysis.image_key, tuple(labels),
                               [analysis.report.rows(), report.rows()]), width="stretch")
     st.download_button("Download both as CSV (with a model column)", lambda: comparison.to_csv(),
                        file_name="compare.csv", mime="text/csv", key="dl_compare", on_click="ignore")
@@ -86,4 +94,4 @@ def show_compare(analysis: Analysis) -> None:
             order = channel_order(maps, "energy", 36)
             col.image(feature_grid(maps, order), caption="top 36 channels by energy", width="stretch")
         if info.kind == "wavepool":
-            subband_panels(col, rep.rows()[info.index], subband_magnitudes(rep.pool_subbands(info.index)))
+            subband_panels(col, rep.layer_stats()[info.index], subband_magnitudes(rep.pool_subbands(info.index)))

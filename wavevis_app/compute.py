@@ -10,17 +10,17 @@ import streamlit as st
 import torch
 
 from wavevis.checkpoints import LoadReport
-from wavevis.diagnose import CheckResult, check_pools
+from wavevis.checks import CheckResult, check_pools
+from wavevis.config import ModelConfig
 from wavevis.images import MAX_INPUT_SIDE, decode_image, load_image
-from wavevis.loading import load_model_with_report
 from wavevis.render import depth_png
 from wavevis.report import Report, analyze
 
-from .launch import MB
+from .launch import MB, file_stamp
 
 __all__ = [
     "KEEP_MAPS_MAX_PIXELS", "cached_checks", "cached_depth_png", "cached_image", "cached_model", "cached_report",
-    "upload_limit",
+    "model_key", "upload_limit",
 ]
 
 # Keep every map in memory (fast layer switching) up to this many input pixels; above it, maps
@@ -33,14 +33,27 @@ def upload_limit() -> int:
     return int(st.get_option("server.maxUploadSize")) * MB
 
 
+def model_key(config: ModelConfig) -> str:
+    """The cache key of a configuration's model: its repr, plus the file stamp of a checkpoint path.
+
+    An upload is named by its sha256 already; a path is not, and a file changed on disk is a new
+    checkpoint.
+    """
+    if config.weights is not None and not config.uploaded:
+        return f"{config!r} @ {file_stamp(config.weights)}"
+    return repr(config)
+
+
 @st.cache_resource(max_entries=8, show_spinner=False)
-def cached_model(key: str, _choice, _weights: bytes | str | None) -> tuple[torch.nn.Module, LoadReport | None]:
-    """Build (and load) a model once per configuration; shared by every session."""
-    return load_model_with_report(
-        _choice.spec, _weights, pool=_choice.pool, wavelet=_choice.wavelet,
-        num_classes=_choice.num_classes, init=_choice.init, seed=_choice.seed,
-        max_bytes=upload_limit(), weights_name=_choice.weights_name,
-    )
+def cached_model(key: str, _config: ModelConfig, _data: bytes | None) -> tuple[torch.nn.Module, LoadReport | None]:
+    """Build (and load) a model once per configuration; shared by every session.
+
+    Args:
+        key: `model_key(_config)`.
+        _config: the configuration.
+        _data: the uploaded checkpoint's bytes when the configuration's weights are "sha256:…".
+    """
+    return _config.load(_data, max_bytes=upload_limit())
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from wavevis.diagnose import diagnose
+from wavevis.findings import diagnose
 from wavevis.export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv
 
 from .analysis import Analysis, pool_checks
@@ -26,7 +26,7 @@ def show_overview(analysis: Analysis) -> None:
                "Detail fraction (AC) = share of the map's spatial variation in the finest Haar "
                "bands (LH+HL+HH); 'discarded (AC)' = share of a wavelet pool's input spatial variation in the bands "
                "it drops.")
-    st.image(cached_depth_png(analysis.model_key, analysis.image_key, (analysis.config.spec,), [rows]), width="stretch")
+    st.image(cached_depth_png(analysis.model_key, analysis.image_key, (analysis.config.model,), [rows]), width="stretch")
     st.subheader("Per-layer table")
     table = pd.DataFrame(rows)[[c for c in LAYER_COLUMNS if c != "image"] + ["mean_abs"]]
     st.dataframe(table, hide_index=True, width="stretch")

@@ -6,19 +6,22 @@ import hashlib
 
 import streamlit as st
 
-from wavevis.checkpoints import LoadReport
-from wavevis.images import DEFAULT_SAMPLE, MAX_INPUT_SIDE, SAMPLE_IMAGES, list_sample_images, sample_image_path
+from wavevis.checkpoints import CHECKPOINT_EXTENSIONS, LoadReport
+from wavevis.config import UPLOAD_PREFIX, ModelConfig
+from wavevis.images import (
+    DEFAULT_SAMPLE, IMAGE_EXTENSIONS, IMAGE_FORMATS, MAX_INPUT_SIDE, NORMALIZATIONS, SAMPLE_IMAGES, list_sample_images,
+    sample_image_path,
+)
 from wavevis.models import list_inits, list_models
 from wavevis.pooling import POOLS
 from wavevis.wavelets import list_wavelets
 
-from .analysis import ImageChoice, ModelChoice
-from .launch import LaunchOptions, file_stamp
+from .analysis import ImageChoice
+from .launch import LaunchOptions
 
-__all__ = ["CHECKPOINT_TYPES", "IMAGE_TYPES", "image_controls", "load_report_panel", "model_controls", "upload_sha"]
+__all__ = ["image_controls", "load_report_panel", "model_controls", "upload_sha"]
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "gif"]
-CHECKPOINT_TYPES = ["pt", "pth", "safetensors", "bin", "ckpt"]
+DEFAULTS = ModelConfig()  # what the controls show before the user picks anything
 
 
 def upload_sha(upload) -> str:
@@ -29,48 +32,55 @@ def upload_sha(upload) -> str:
     return hashes[upload.file_id]
 
 
-def model_controls(launch: LaunchOptions) -> tuple[ModelChoice, bytes | str | None]:
-    """The model, its pool, wavelet, classes and weights; returns the choice and the weights (bytes or path)."""
+def model_controls(launch: LaunchOptions) -> tuple[ModelConfig, bytes | None]:
+    """The model, its pool, wavelet, classes and weights.
+
+    Returns:
+        The configuration, and the uploaded checkpoint's bytes when its weights are an upload
+        ("sha256:…"), else None (a launch checkpoint is a path in the configuration).
+    """
     sb = st.sidebar
     sb.header("Model")
     specs = list_models() + ([launch.model] if launch.model else [])
-    spec = sb.selectbox("Model", specs, index=len(specs) - 1 if launch.model else 0, key="model",
-                        help="Built-in models; a custom one is given at launch: "
-                             "`streamlit run app.py -- --model file.py:Net`")
-    builtin = spec in list_models()
+    model = sb.selectbox("Model", specs, index=len(specs) - 1 if launch.model else specs.index(DEFAULTS.model),
+                         key="model", help="Built-in models; a custom one is given at launch: "
+                                           "`streamlit run app.py -- --model file.py:Net`")
+    builtin = model in list_models()
     pool = sb.selectbox("Pool variant", list(POOLS), key="pool", disabled=not builtin,
-                        format_func=lambda p: f"{p} — {POOLS[p].description}")
-    wavelet = sb.selectbox("Wavelet", list_wavelets(), key="wavelet",
+                        index=list(POOLS).index(DEFAULTS.pool), format_func=lambda p: f"{p} — {POOLS[p].description}")
+    wavelet = sb.selectbox("Wavelet", list_wavelets(), key="wavelet", index=list_wavelets().index(DEFAULTS.wavelet),
                            disabled=not builtin or not pool.startswith("wave"),
                            help="Wavelet family of the wavelet pools (max/avg pools have none).")
-    num_classes = int(sb.number_input("Classes", min_value=1, max_value=10000, value=7, key="classes"))
+    num_classes = int(sb.number_input("Classes", min_value=1, max_value=10000, value=DEFAULTS.num_classes,
+                                      key="classes"))
     source = sb.radio("Weights", ["Random init", "Upload checkpoint"], key="weights_source", horizontal=True,
                       index=1 if launch.weights else 0)
-    weights: bytes | str | None = None
-    name = sha = None
+    weights = weights_name = data = None
     if source == "Upload checkpoint":
-        upload = sb.file_uploader("Checkpoint (.pt / .pth / .safetensors, a state_dict)", type=CHECKPOINT_TYPES,
-                                  key="ckpt")
-        launch_weights = launch.weights_for(spec, list_models()[0])
+        upload = sb.file_uploader("Checkpoint (.pt / .pth / .safetensors, a state_dict)",
+                                  type=list(CHECKPOINT_EXTENSIONS), key="ckpt")
+        launch_weights = launch.weights_for(model, DEFAULTS.model)
         if upload is not None:
-            weights, name, sha = upload.getvalue(), upload.name, upload_sha(upload)
+            weights, weights_name, data = UPLOAD_PREFIX + upload_sha(upload), upload.name, upload.getvalue()
         elif launch_weights is not None:
-            weights, name, sha = launch_weights, launch_weights, file_stamp(launch_weights)
+            weights = launch_weights
         else:
             sb.info("Upload a checkpoint; until then the model keeps its random init.")
     # A loaded checkpoint replaces every initialised weight, so init and seed only matter without one.
-    init = sb.selectbox("Init scheme", list_inits(), index=list_inits().index("xavierUniform"), key="init",
+    init = sb.selectbox("Init scheme", list_inits(), index=list_inits().index(DEFAULTS.init), key="init",
                         disabled=weights is not None)
-    seed = int(sb.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, key="seed",
+    seed = int(sb.number_input("Seed", min_value=0, max_value=2**31 - 1, value=DEFAULTS.seed, key="seed",
                                disabled=weights is not None))
-    return ModelChoice(spec, pool, wavelet, num_classes, init, seed, name, sha), weights
+    config = ModelConfig(model=model, pool=pool, wavelet=wavelet, init=init, seed=seed, weights=weights,
+                         weights_name=weights_name, num_classes=num_classes)
+    return config, data
 
 
 def image_controls() -> ImageChoice:
     """An uploaded image or a sample, its analysed size and normalisation."""
     sb = st.sidebar
     sb.header("Image")
-    upload = sb.file_uploader("Upload an image (PNG, JPEG, BMP, TIFF, WebP, GIF)", type=IMAGE_TYPES, key="image")
+    upload = sb.file_uploader(f"Upload an image ({', '.join(IMAGE_FORMATS)})", type=list(IMAGE_EXTENSIONS), key="image")
     samples = list_sample_images()
     sample = sb.selectbox("…or a sample", samples, index=samples.index(DEFAULT_SAMPLE) if DEFAULT_SAMPLE in samples else 0,
                           key="sample", format_func=lambda n: f"{n} — {SAMPLE_IMAGES[n]}",
@@ -78,7 +88,7 @@ def image_controls() -> ImageChoice:
     size = int(sb.number_input("Size (square side; 0 keeps the image's own size)", min_value=0,
                                max_value=MAX_INPUT_SIDE, value=224, step=32, key="size",
                                help=f"Images are first downscaled to at most {MAX_INPUT_SIDE} px per side."))
-    normalize = sb.radio("Normalisation", ["imagenet", "unit"], key="normalize", horizontal=True)
+    normalize = sb.radio("Normalisation", NORMALIZATIONS, key="normalize", horizontal=True)
     if upload is not None:
         return ImageChoice(upload.name, upload.getvalue(), upload_sha(upload), size, normalize)
     data = sample_image_path(sample).read_bytes()

@@ -7,6 +7,7 @@ from typing import Mapping
 import numpy as np
 import streamlit as st
 
+from wavevis.records import LayerStats
 from wavevis.render import band_title, colorize, reconstructions, subband_magnitudes
 from wavevis.wavelets import SUBBANDS
 
@@ -20,15 +21,15 @@ PERSIST = "session"
 
 
 
-def subband_panels(parent, row: Mapping[str, object], magnitudes: Mapping[str, np.ndarray]) -> None:
+def subband_panels(parent, stats: LayerStats, magnitudes: Mapping[str, np.ndarray]) -> None:
     """|LL|, |LH|, |HL|, |HH| side by side in `parent`, each captioned with its share of the pool input's energy.
 
     Args:
         parent: the Streamlit container to draw in (st, a column, …).
-        row: the pool's per-layer row (its in_*_energy columns).
+        stats: the wavelet pool's per-layer statistics (its input band energies).
         magnitudes: band name → (h, w) magnitudes (`subband_magnitudes`).
     """
-    energies = [row[f"in_{b.lower()}_energy"] for b in SUBBANDS]
+    energies = stats.in_energies
     total = sum(energies) or 1.0
     for box, name, energy in zip(parent.columns(4), SUBBANDS, energies):
         box.image(colorize(magnitudes[name], "magma"), caption=band_title(name, energy / total), width="stretch")
@@ -45,17 +46,17 @@ def show_subbands(analysis: Analysis) -> None:
     index = st.selectbox("Wavelet pool", pools, key="subband_pool", persist_state=PERSIST,
                          format_func=lambda i: call_label(report, i))
     info = report.calls[index]
-    row = report.rows()[index]
+    stats = report.layer_stats()[index]
     with st.spinner("Fetching the pool's input…"):  # recomputed on demand for large images
         pool_in = report.pool_input(index)
         bands = report.pool_subbands(index, pool_input=pool_in)
     channels = ["mean over channels"] + list(range(pool_in.shape[0]))
     pick = st.selectbox("Channel", channels, key="subband_channel", persist_state=PERSIST)
     channel = None if pick == "mean over channels" else int(pick)
-    passes = report.records[index].passes
+    passes = stats.passes
     if passes == ("LL",):
-        summary = (f"It passes on LL only and **discards {row['discarded_fraction_ac']:.1%} of its input's spatial "
-                   f"variation** (LH+HL+HH; {row['discarded_fraction']:.1%} of the energy including each "
+        summary = (f"It passes on LL only and **discards {stats.discarded_fraction_ac:.1%} of its input's spatial "
+                   f"variation** (LH+HL+HH; {stats.discarded_fraction:.1%} of the energy including each "
                    "channel's mean).")
     elif passes is not None:
         summary = "It passes every band on: nothing is discarded."
@@ -63,7 +64,7 @@ def show_subbands(analysis: Analysis) -> None:
         summary = "Its output matches neither LL alone nor all four bands: see the Checks page."
     st.markdown(f"**{info.layer}** input: {pool_in.shape[0]} channels of {pool_in.shape[1]}×{pool_in.shape[2]}. "
                 + summary)
-    subband_panels(st, row, subband_magnitudes(bands, channel))
+    subband_panels(st, stats, subband_magnitudes(bands, channel))
     st.caption("|band| magnitudes, each panel on its own colour scale (LL is far larger than the details).")
     if passes != ("LL",):
         return
