@@ -226,6 +226,7 @@ def test_uploaded_image_replaces_the_sample_and_a_broken_one_keeps_it():
     assert_table_equals(at, upload_rows)
 
 
+@pytest.mark.slow
 def test_pool_variants_and_layer_switch():
     at = start(SMALL)
     at.selectbox(key="pool").set_value("wave-cat").run()
