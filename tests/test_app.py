@@ -94,12 +94,13 @@ def assert_table_equals(at: AppTest, rows: list[dict]) -> None:
 
 
 def page(at: AppTest, title: str):
-    """Open a page as its link in the navigation does, run the app, and return the main area.
+    """Open a page as its link in the navigation does, run the app, and return the page's block.
 
     AppTest.switch_page (streamlit 1.67) finds file pages only; st.navigation knows a function page
-    by the hash of its URL path (what the browser's /feature-maps resolves to), so that is what is
-    requested here. The app draws each page in a container keyed by its URL path, so a request
-    that fell back to the default page finds no container.
+    by the hash of its URL path (what the browser's /feature-maps resolves to), so that hash is
+    requested here through AppTest's private `_page_hash`. The app draws each page in a container
+    keyed by its URL path, so a request that fell back to the default page finds no container
+    (KeyError) instead of passing silently.
     """
     at._page_hash = calc_hash(PAGES[title])
     at.run()
