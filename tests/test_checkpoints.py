@@ -193,7 +193,7 @@ def test_empty_file_is_reported(tmp_path):
 
 
 def test_missing_file_and_directory_are_reported(tmp_path):
-    with pytest.raises(CheckpointError, match="not found: check the path"):
+    with pytest.raises(CheckpointError, match="does not exist: check the path"):
         read_state_dict(tmp_path / "nope.pt")
     with pytest.raises(CheckpointError, match="is a directory"):
         read_state_dict(tmp_path)

@@ -14,7 +14,9 @@ from typing import BinaryIO, Literal
 import torch
 import torch.nn as nn
 
-from .errors import CheckpointError, one_line
+from .claims import DEFAULT_MAX_MEMORY, check_claims, file_claims, state_claims
+from .errors import CheckpointError, escape, one_line
+from .files import read_limited
 from .filterbank import UNIFORM_TOL, kernel_spread, match_band
 from .pooling import WavePool2d, wavelet_pools
 from .wavelets import SUBBANDS, analysis_filters
@@ -59,31 +61,54 @@ def checkpoint_format(data: bytes) -> Format | None:
 
 
 def read_state_dict(
-    source: Source, *, name: str | None = None, max_bytes: int | None = None
+    source: Source, *, name: str | None = None, max_bytes: int | None = None,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
 ) -> dict[str, torch.Tensor]:
-    """Read a state_dict without running any code from the file.
+    """Read a state_dict without running any code from the file or allocating on its word.
 
-    `.pt`/`.pth` files go through `torch.load(weights_only=True, map_location="cpu")`, whose
-    restricted unpickler refuses every global that is not a tensor type, so a pickled
-    `nn.Module` or a malicious payload is refused before anything in it runs; `.safetensors`
-    files go through safetensors. The format is told by content. `{"state_dict": …}`,
-    `{"model": …}` and `{"model_state_dict": …}` wrappers are unwrapped, `module.` (DataParallel)
-    and `_orig_mod.` (torch.compile) prefixes are stripped, and expanded (stride-0) or otherwise
-    non-contiguous tensors become contiguous clones.
+    A path must be a regular file (a FIFO, a device, a directory or a symlink to one is refused
+    before it is opened) and is refused by its size, and by its first bytes when they are no
+    checkpoint, before the rest is read. Then what the file claims — its zip directory, every
+    tensor its pickle describes (shape × dtype, counting stride-0 expansion and repeated views),
+    its safetensors header — is read without materialising anything (`wavevis.claims`) and checked
+    against `max_memory`. Only then are `.pt`/`.pth` files loaded with
+    `torch.load(weights_only=True, map_location="cpu")`, whose restricted unpickler refuses every
+    global that is not a tensor type, so a pickled `nn.Module` or a malicious payload is refused
+    before anything in it runs; `.safetensors` files go through safetensors. The format is told by
+    content. `{"state_dict": …}`, `{"model": …}` and `{"model_state_dict": …}` wrappers are
+    unwrapped, `module.` (DataParallel) and `_orig_mod.` (torch.compile) prefixes are stripped, and
+    expanded (stride-0) or otherwise non-contiguous tensors become contiguous clones.
 
     Args:
         source: a path, the file's bytes, or a binary file-like object (e.g. an upload).
         name: how messages call the file; defaults to the file's base name or "checkpoint".
-        max_bytes: refuse sources larger than this many bytes; None for no limit.
+        max_bytes: refuse sources larger than this many bytes; None: `max_memory` bounds the size.
+        max_memory: the memory the file may make wavevis allocate for tensors (stored data and
+            every tensor materialised); None for no limit (expanded views still may claim at most
+            the stored data again, or 64 MiB).
 
     Returns:
         A dict from parameter name to tensor, on the CPU.
 
     Raises:
-        CheckpointError: the file is missing, too large, empty, truncated, not a checkpoint,
-            a pickled object rather than a state_dict, or holds non-tensor values.
+        CheckpointError: the file is missing, not a regular file, too large, empty, truncated, not
+            a checkpoint, claims more memory than allowed, a pickled object rather than a
+            state_dict, or holds non-tensor values.
     """
-    data, label = _read_bytes(source, name, max_bytes)
+    label = source_name(source, name)
+    limit = max_bytes if max_bytes is not None else max_memory
+    fix = "use a smaller checkpoint or raise max_bytes if you trust the file"
+    data = read_limited(source, label=label, error=CheckpointError, what="the checkpoint file", limit=limit,
+                        fix=fix, check_head=lambda head: _format_or_refuse(head, label))
+    fmt = _format_or_refuse(data, label)
+    check_claims(file_claims(data, fmt, label, max_memory=max_memory), label, max_memory=max_memory)
+    obj = _load_safetensors(data, label) if fmt == "safetensors" else _load_torch(data, label)
+    del data
+    return _clean_state(_unwrap(obj, label), label, max_memory)
+
+
+def _format_or_refuse(data: bytes, label: str) -> Format:
+    """The checkpoint format of `data` (or of its first bytes); an empty or unknown one is refused."""
     if not data:
         raise CheckpointError(f"{label} is empty (0 bytes): save the weights again with torch.save")
     fmt = checkpoint_format(data)
@@ -92,102 +117,20 @@ def read_state_dict(
             f"{label} is not a PyTorch (.pt/.pth) or safetensors checkpoint (unrecognised content): "
             "give a file written by torch.save(model.state_dict(), …) or safetensors"
         )
-    obj = _load_safetensors(data, label) if fmt == "safetensors" else _load_torch(data, label)
-    return _clean_state(_unwrap(obj, label), label)
-
-
-def _human_size(n: int) -> str:
-    if n < 1000:
-        return f"{n} bytes"
-    size = float(n)
-    for unit in ("kB", "MB", "GB"):
-        size /= 1000
-        if size < 1000:
-            return f"{size:.1f} {unit}"
-    return f"{size / 1000:.1f} TB"
-
-
-def _too_large(label: str, size: int | None, limit: int) -> CheckpointError:
-    """`size` None: a stream that only showed it has more than `limit` bytes."""
-    fix = "use a smaller checkpoint or raise max_bytes if you trust the file"
-    limit_said = _human_size(limit)
-    if size is None:
-        return CheckpointError(f"{label} is larger than the {limit_said} limit: {fix}")
-    said = _human_size(size)
-    if said == limit_said:
-        said, limit_said = f"{size:,} bytes", f"{limit:,} bytes"
-    return CheckpointError(f"{label} is {said}, over the {limit_said} limit: {fix}")
-
-
-def _stream_size(source: BinaryIO) -> int | None:
-    """Bytes left in a seekable stream, None when it cannot tell."""
-    try:
-        if not source.seekable():
-            return None
-        here = source.tell()
-        end = source.seek(0, os.SEEK_END)
-        source.seek(here)
-        return end - here
-    except Exception:
-        return None
+    return fmt
 
 
 def source_name(source: Source, name: str | None = None) -> str:
-    """How messages call a checkpoint source: `name`, else the file's base name, else "checkpoint"."""
+    """How messages call a checkpoint source: `name`, else the file's base name, else "checkpoint"
+    (escaped: control characters never reach a message raw)."""
     if name:
-        return _printable(name)
+        return escape(name)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        return _printable(os.path.basename(path) or path)
+        return escape(os.path.basename(path) or path)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return "checkpoint"
-    return _printable(os.path.basename(str(getattr(source, "name", "") or ""))) or "checkpoint"
-
-
-def _read_bytes(source: Source, name: str | None, max_bytes: int | None) -> tuple[bytes, str]:
-    """The source's content and the name messages use for it."""
-    label = source_name(source, name)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-        if max_bytes is not None and len(data) > max_bytes:
-            raise _too_large(label, len(data), max_bytes)
-        return data, label
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        try:
-            size = os.stat(path).st_size
-            if os.path.isdir(path):
-                raise CheckpointError(
-                    f"{label} is a directory, not a checkpoint file: give the .pt/.pth/.safetensors file"
-                )
-            if max_bytes is not None and size > max_bytes:
-                raise _too_large(label, size, max_bytes)
-            with open(path, "rb") as f:
-                return f.read(), label
-        except FileNotFoundError:
-            raise CheckpointError(f"checkpoint {_printable(path)} not found: check the path") from None
-        except OSError as exc:
-            raise CheckpointError(
-                f"cannot read {label} ({exc.strerror or exc}): check the file and its permissions"
-            ) from None
-    read = getattr(source, "read", None)
-    if not callable(read):
-        raise CheckpointError(
-            f"cannot read a checkpoint from a {type(source).__name__}: give a path, bytes or a binary "
-            "file object"
-        )
-    try:
-        data = read() if max_bytes is None else read(max_bytes + 1)
-    except Exception as exc:  # a broken upload or stream: say so in one line
-        reason = one_line(exc, with_type=False, first_sentence=True, limit=160)
-        raise CheckpointError(f"cannot read {label} ({reason}): give the file again") from None
-    if isinstance(data, str):
-        raise CheckpointError(f"{label} was opened in text mode: open it with 'rb'")
-    data = bytes(data)
-    if max_bytes is not None and len(data) > max_bytes:
-        rest = _stream_size(source)
-        raise _too_large(label, None if rest is None else len(data) + rest, max_bytes)
-    return data, label
+    return escape(os.path.basename(str(getattr(source, "name", "") or ""))) or "checkpoint"
 
 
 def _load_torch(data: bytes, label: str) -> object:
@@ -275,8 +218,13 @@ def _overlapping(t: torch.Tensor) -> bool:
     return any(stride == 0 and size > 1 for stride, size in zip(t.stride(), t.shape))
 
 
-def _clean_state(state: object, label: str) -> dict[str, torch.Tensor]:
-    """Validate a mapping of name → tensor; strip prefixes; own, contiguous, CPU tensors."""
+def _clean_state(
+    state: object, label: str, max_memory: int | None = DEFAULT_MAX_MEMORY,
+) -> dict[str, torch.Tensor]:
+    """Validate a mapping of name → tensor; strip prefixes; own, contiguous, CPU tensors.
+
+    What the copies will take is checked against `max_memory` (and the expansion rule of
+    `claims.check_claims`) before any tensor is copied."""
     if not isinstance(state, Mapping):
         raise CheckpointError(
             f"{label} holds a {_type_name(state)}, not a state_dict: save model.state_dict() instead"
@@ -284,6 +232,7 @@ def _clean_state(state: object, label: str) -> dict[str, torch.Tensor]:
     if not state:
         raise CheckpointError(f"{label} holds no tensors: save model.state_dict() of a model with parameters")
     wrapped = [k for k in WRAPPER_KEYS if k in state]
+    check_claims(state_claims(state), label, max_memory=max_memory)
     clean: dict[str, torch.Tensor] = {}
     origin: dict[str, str] = {}  # cleaned name → key as saved
     storages: set[int] = set()
@@ -303,7 +252,8 @@ def _clean_state(state: object, label: str) -> dict[str, torch.Tensor]:
                 "model.state_dict() (or wrap it as {'state_dict': …})"
             )
         kind = (
-            f"a {value.layout} tensor" if value.layout != torch.strided
+            "a nested tensor" if value.is_nested
+            else f"a {value.layout} tensor" if value.layout != torch.strided
             else "a quantized tensor" if value.is_quantized
             else "a tensor without data (meta)" if value.is_meta
             else None
@@ -337,13 +287,8 @@ def _clean_state(state: object, label: str) -> dict[str, torch.Tensor]:
     return clean
 
 
-def _printable(text: str) -> str:
-    """Keys and file names as they are, unless they hold control characters (then escaped)."""
-    return text if text.isprintable() else ascii(text)
-
-
 def _short_list(items: list[str], limit: int = _LIST_KEYS) -> str:
-    shown = ", ".join(_printable(str(item)) for item in items[:limit])
+    shown = ", ".join(escape(str(item)) for item in items[:limit])
     return shown + (", …" if len(items) > limit else "")
 
 
@@ -406,12 +351,12 @@ class LoadReport:
         """The summary, then one readable line per problem, then the filter notes."""
         out = [self.summary()]
         out += [f"missing from the checkpoint (left as initialised): {k}" for k in self.missing]
-        out += [f"not in the model (ignored): {_printable(k)}" for k in self.unexpected]
+        out += [f"not in the model (ignored): {escape(k)}" for k in self.unexpected]
         out += [
             f"shape mismatch (not loaded): {k} is {_shape(c)} in the checkpoint, {_shape(m)} in the model"
             for k, c, m in self.shape_mismatches
         ]
-        out += [f"{_printable(k)} contains NaN or Inf values" for k in self.nonfinite]
+        out += [f"{escape(k)} contains NaN or Inf values" for k in self.nonfinite]
         out += list(self.filter_warnings)
         out += list(self.filter_notes)
         return out
@@ -474,11 +419,32 @@ def _misfit_message(
     return f"{source} does not fit {model_name}: {', '.join(parts)} — {hint}"
 
 
-def _all_finite(t: torch.Tensor) -> bool:
-    """No NaN/Inf in `t`. A finite sum proves it (NaN and Inf propagate) at a fraction of the cost."""
+_FINITE_CHUNK = 1 << 20  # elements converted at a time for dtypes torch cannot sum (float8, complex32)
+
+
+def _all_finite(t: torch.Tensor, key: str, source: str) -> bool:
+    """No NaN/Inf in `t`. A finite sum proves it (NaN and Inf propagate) at a fraction of the cost.
+
+    Dtypes torch cannot sum or test (float8, complex32) are converted to float32 a chunk at a time;
+    one that cannot even be converted (bit-packed float4, raw bits) is refused in one line.
+    """
     if not (t.is_floating_point() or t.is_complex()):
         return True
-    return bool(torch.isfinite(t.sum()).all()) or bool(torch.isfinite(t).all())
+    try:
+        return bool(torch.isfinite(t.sum()).all()) or bool(torch.isfinite(t).all())
+    except (NotImplementedError, RuntimeError):
+        pass
+    flat = t.reshape(-1)
+    wide = torch.complex64 if t.is_complex() else torch.float32
+    try:
+        return all(
+            bool(torch.isfinite(flat[i:i + _FINITE_CHUNK].to(wide)).all()) for i in range(0, flat.numel(), _FINITE_CHUNK)
+        )
+    except (NotImplementedError, RuntimeError):
+        raise CheckpointError(
+            f"{source}: {escape(key)} has dtype {str(t.dtype).removeprefix('torch.')}, which wavevis cannot "
+            "read: save float32, float16 or bfloat16 weights"
+        ) from None
 
 
 def _materialize_expanded(model: nn.Module) -> None:
@@ -544,7 +510,7 @@ def _filter_warnings_and_notes(
 
 def apply_state_dict(
     model: nn.Module, state: Mapping[str, torch.Tensor], *, strict: bool = True,
-    model_name: str | None = None, source: str = "checkpoint",
+    model_name: str | None = None, source: str = "checkpoint", max_memory: int | None = DEFAULT_MAX_MEMORY,
 ) -> LoadReport:
     """Copy a state_dict into `model` and report what fit and what looks wrong.
 
@@ -559,6 +525,7 @@ def apply_state_dict(
         strict: raise unless every key and shape fits; False loads what fits and reports the rest.
         model_name: how messages call the model; defaults to its class name.
         source: how messages call the checkpoint.
+        max_memory: what copying `state`'s tensors may allocate (see `read_state_dict`).
 
     Returns:
         The LoadReport.
@@ -567,7 +534,8 @@ def apply_state_dict(
         CheckpointError: `state` is not a dict of tensors, or (strict) keys/shapes do not fit.
     """
     model_name = model_name or type(model).__name__
-    clean = _clean_state(state, source)
+    source = escape(source)
+    clean = _clean_state(state, source, max_memory)
     expected = model.state_dict()
     missing = [k for k in expected if k not in clean]
     unexpected = [k for k in clean if k not in expected]
@@ -585,7 +553,7 @@ def apply_state_dict(
                 f"{source}: {key} is {t.dtype} but {model_name} expects {expected[key].dtype}: "
                 "save real-valued weights"
             )
-    nonfinite = [k for k, t in clean.items() if not _all_finite(t)]
+    nonfinite = [k for k, t in clean.items() if not _all_finite(t, k, source)]
     _materialize_expanded(model)
     try:
         with torch.no_grad():

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["AnalysisError", "CheckpointError", "ImageError", "ModelSpecError", "WavevisError", "one_line"]
+__all__ = [
+    "AnalysisError", "CheckpointError", "ImageError", "ModelSpecError", "OutputError", "WavevisError",
+    "escape", "one_line",
+]
 
 
 class WavevisError(Exception):
@@ -25,6 +28,39 @@ class ModelSpecError(WavevisError):
 
 class AnalysisError(WavevisError):
     """The model's forward pass failed on this input."""
+
+
+class OutputError(WavevisError):
+    """Output paths that collide with each other or with an input, or that cannot be written."""
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if char == "\n":
+        return "\\n"
+    if char == "\r":
+        return "\\r"
+    if char == "\t":
+        return "\\t"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def escape(text: object) -> str:
+    """`text` with every character a terminal could act on written as an escape, for one-line messages.
+
+    Newlines, carriage returns, ESC and the other C0/C1 control characters, DEL, format characters
+    (bidirectional overrides, zero-width joiners), line/paragraph separators and the lone surrogates
+    that stand for undecodable bytes in file names become `\\n`, `\\x1b`, `\\u202e`, …; printable text
+    (any script) and plain spaces stay as they are. Idempotent on its own output. Every name from a
+    file, a folder listing, a checkpoint key or a user's exception goes through it before it joins a
+    message.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else _escaped(c) for c in text)
 
 
 def one_line(
@@ -56,6 +92,7 @@ def one_line(
         text = text or name
     if first_sentence:
         text = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0].rstrip(".")
+    text = escape(text)
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
