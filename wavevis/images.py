@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import struct
+import warnings
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Literal, Union, get_args
 
@@ -14,11 +18,14 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError, one_line
+from .errors import ImageError, escape, one_line
+from .files import human_size, read_limited, read_stream
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_SAMPLE",
+    "MAX_DECODE_BYTES",
+    "MAX_IMAGE_BYTES",
     "IMAGE_EXTENSIONS",
     "IMAGE_FORMATS",
     "IMAGENET_MEAN",
@@ -30,6 +37,7 @@ __all__ = [
     "SAMPLE_IMAGES",
     "DecodedImage",
     "Normalize",
+    "decode_bytes",
     "decode_image",
     "list_sample_images",
     "load_image",
@@ -46,6 +54,13 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 # 64 MP covers today's phone cameras (48-50 MP) yet caps a decode at ~256 MB (RGBA). Pillow itself
 # refuses claims above 2 × Image.MAX_IMAGE_PIXELS (~179 MP) whatever this is set to.
 DEFAULT_MAX_PIXELS = 64_000_000
+
+# Largest image file read (bytes): a 64-megapixel RGBA TIFF stored raw is 256 MB. Larger files
+# (and a sparse multi-GB file) are refused by their size before anything is read.
+MAX_IMAGE_BYTES = 256 * 2**20
+# Largest memory decoding one image may take by its header's size and pixel mode (`decode_bytes`):
+# every mode at DEFAULT_MAX_PIXELS fits; raising max_pixels is what this catches.
+MAX_DECODE_BYTES = 2**30
 
 # Longest image side the CLI and the app analyse (decode cap and largest --size / Size). A
 # wavevgg forward with statistics peaks near 2 GB at 1024² and 4.5 GB at 2048²; memory grows with
@@ -106,35 +121,29 @@ def _dims(width: int, height: int) -> str:
     return f"{width}×{height}"
 
 
-def _read_source(source: ImageSource, name: str | None) -> tuple[bytes, str]:
-    """All bytes of `source` and the name to use for it in messages."""
+def _read_source(source: ImageSource, name: str | None, max_bytes: int | None) -> tuple[bytes, str]:
+    """All bytes of `source` (at most `max_bytes`) and the escaped name to use for it in messages."""
+    fix = "use a smaller image file (or raise max_bytes)"
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source), name or "input"
-    if isinstance(source, (str, os.PathLike)):
+        label = escape(name or "input")
+    elif isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        label = name or path.name or str(path)
-        try:
-            return path.read_bytes(), label
-        except FileNotFoundError:
-            raise ImageError(f"{path} does not exist: check the path and file name") from None
-        except IsADirectoryError:
-            raise ImageError(f"{path} is a directory: pass an image file inside it") from None
-        except OSError as exc:
-            reason = one_line(exc, with_type=False, all_lines=True, limit=120)
-            raise ImageError(f"{path} could not be read ({reason}): check its permissions") from None
-    if hasattr(source, "read"):
-        label = name or os.path.basename(str(getattr(source, "name", "") or "")) or "input"
+        label = escape(name or path.name or str(path))
+        if not str(source):
+            raise ImageError("an empty path names no image: give an image file")
+    elif hasattr(source, "read"):
+        label = escape(name or os.path.basename(str(getattr(source, "name", "") or "")) or "input")
         try:
             if getattr(source, "seekable", lambda: False)():  # e.g. an UploadedFile read before
                 source.seek(0)
-            data = source.read()
-        except OSError as exc:
-            reason = one_line(exc, with_type=False, all_lines=True, limit=120)
-            raise ImageError(f"{label} could not be read ({reason}): upload the file again") from None
-        if not isinstance(data, (bytes, bytearray)):
-            raise ImageError(f"{label} is a text stream: open the image file in binary mode ('rb')")
-        return bytes(data), label
-    raise TypeError(f"expected a path, bytes or a binary file object, got {type(source).__name__}")
+        except OSError:
+            pass
+        return read_stream(source, label=label, error=ImageError, limit=max_bytes, fix=fix,
+                           again="upload the file again"), label
+    else:
+        raise TypeError(f"expected a path, bytes or a binary file object, got {type(source).__name__}")
+    data = read_limited(source, label=label, error=ImageError, what="an image file", limit=max_bytes, fix=fix)
+    return data, label
 
 
 def _describe_non_image(head: bytes) -> str:
@@ -172,25 +181,80 @@ def _claimed_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _scale_to_uint8(arr: np.ndarray, mode: str) -> tuple[np.ndarray, str]:
-    """Map a 16/32-bit integer or float gray image to uint8, with a notice saying how."""
-    values = arr.astype(np.float64)
-    note = ""
-    if not np.isfinite(values).all():
-        values = np.where(np.isfinite(values), values, 0.0)
-        note = "; NaN/inf pixels set to 0"
-    lo, hi = float(values.min()), float(values.max())
-    if mode.startswith("I;16") or (mode == "I" and lo >= 0 and hi <= 65535):
-        scaled = values * (255.0 / 65535.0)
+_STRIP_PIXELS = 1 << 22  # pixels converted at a time: full-size float or RGBA copies never exist
+
+
+def _strips(im: Image.Image) -> Iterator[tuple[int, int, int, int]]:
+    """Boxes of whole rows covering `im`, about `_STRIP_PIXELS` pixels each."""
+    rows = max(1, _STRIP_PIXELS // max(1, im.width))
+    for top in range(0, im.height, rows):
+        yield (0, top, im.width, min(im.height, top + rows))
+
+
+def _gray_range(im: Image.Image) -> tuple[float, float, bool]:
+    """Finite min and max of a gray I/F image and whether it has NaN/inf, a strip at a time."""
+    lo, hi, nonfinite = math.inf, -math.inf, False
+    for box in _strips(im):
+        values = np.asarray(im.crop(box))
+        finite = np.isfinite(values) if values.dtype.kind == "f" else None
+        if finite is not None and not finite.all():
+            nonfinite = True
+            values = values[finite]
+        if values.size:
+            lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
+    return (lo, hi, nonfinite) if lo <= hi else (0.0, 0.0, nonfinite)
+
+
+def _scale_to_uint8(im: Image.Image) -> tuple[Image.Image, str]:
+    """A 16/32-bit integer or float gray image as 8-bit L, with a notice saying how.
+
+    Converted a strip at a time, so memory stays near the decoded image's (a float64 copy of a
+    64-megapixel image alone would take 512 MB). 16-bit values v become round(v × 255/65535),
+    computed exactly as (v + 128) // 257 (65535 = 255 × 257 and v/257 is never a half).
+    """
+    mode = im.mode
+    lo, hi, nonfinite = _gray_range(im)
+    note = "; NaN/inf pixels set to 0" if nonfinite else ""
+    sixteen = mode.startswith("I;16") or (mode == "I" and lo >= 0 and hi <= 65535)
+    if sixteen:
         how = f"16-bit {mode} pixels scaled to 8 bits (value × 255/65535)"
     elif mode == "F" and lo >= 0 and hi <= 1:
-        scaled, how = values * 255.0, "float pixels in [0, 1] scaled to 8 bits"
+        how = "float pixels in [0, 1] scaled to 8 bits"
     elif hi > lo:
-        scaled = (values - lo) * (255.0 / (hi - lo))
         how = f"{mode} pixels stretched from their range [{lo:g}, {hi:g}] to 8 bits"
     else:
-        scaled, how = np.zeros_like(values), f"constant {mode} image shown as black"
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8), how + note
+        how = f"constant {mode} image shown as black"
+    out = Image.new("L", im.size)
+    for box in _strips(im):
+        values = np.asarray(im.crop(box))
+        if sixteen:
+            strip = ((values.astype(np.int64) + 128) // 257).astype(np.uint8)
+        else:
+            values = values.astype(np.float64)
+            if nonfinite:
+                values = np.where(np.isfinite(values), values, 0.0)
+            if mode == "F" and lo >= 0 and hi <= 1:
+                scaled = values * 255.0
+            elif hi > lo:
+                scaled = (values - lo) * (255.0 / (hi - lo))
+            else:
+                scaled = np.zeros_like(values)
+            strip = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        out.paste(Image.fromarray(strip, "L"), box[:2])
+    return out, how + note
+
+
+def _composite_on_white(im: Image.Image) -> tuple[Image.Image, bool]:
+    """An image with transparency composited onto white as RGB, a strip at a time (no full-size
+    RGBA copies), and whether any pixel was not opaque."""
+    out = Image.new("RGB", im.size)
+    transparent = False
+    for box in _strips(im):
+        rgba = im.crop(box).convert("RGBA")
+        transparent = transparent or rgba.getextrema()[3][0] < 255
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        out.paste(Image.alpha_composite(white, rgba).convert("RGB"), box[:2])
+    return out, transparent
 
 
 def _to_rgb(im: Image.Image) -> tuple[Image.Image, list[str]]:
@@ -198,22 +262,37 @@ def _to_rgb(im: Image.Image) -> tuple[Image.Image, list[str]]:
     notes: list[str] = []
     if im.mode.startswith("I;16") or im.mode in ("I", "F"):
         # Pillow's own convert() clips 16-bit values at 255; scale by the full range instead.
-        gray, note = _scale_to_uint8(np.asarray(im), im.mode)
-        im = Image.fromarray(gray)
+        im, note = _scale_to_uint8(im)
         notes.append(note)
     try:
         if im.has_transparency_data:
-            rgba = im.convert("RGBA")
-            if rgba.getextrema()[3][0] < 255:
+            rgb, transparent = _composite_on_white(im)
+            if transparent:
                 notes.append("transparent areas composited onto white")
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            return Image.alpha_composite(white, rgba).convert("RGB"), notes
+            return rgb, notes
         return (im if im.mode == "RGB" else im.convert("RGB")), notes
     except ValueError as exc:
         reason = one_line(exc, with_type=False, all_lines=True, limit=120)
         raise ImageError(
             f"pixel mode {im.mode} cannot be converted to RGB ({reason}): save the image as 8-bit RGB"
         ) from None
+
+
+# Bytes per pixel Pillow keeps for each mode (RGB is stored in 4 bytes); unlisted modes take 4.
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+
+
+def decode_bytes(mode: str, width: int, height: int) -> int:
+    """Peak bytes decoding and converting a `mode` image of this size takes (pixels, not overhead).
+
+    The decoded image, plus the 8-bit copy of a 16/32-bit gray one, plus the RGB result (when
+    the mode is not RGB already), plus one strip of working copies.
+    """
+    pixels = width * height
+    decoded = pixels * _MODE_BYTES.get(mode, 4)
+    gray = pixels if mode.startswith("I;16") or mode in ("I", "F") else 0
+    rgb = 0 if mode == "RGB" else pixels * 4
+    return decoded + gray + rgb + 16 * min(pixels, _STRIP_PIXELS)
 
 
 def _fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -227,11 +306,16 @@ def decode_image(
     name: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_side: int = MAX_INPUT_SIDE,
+    max_bytes: int | None = MAX_IMAGE_BYTES,
+    max_decode_bytes: int | None = MAX_DECODE_BYTES,
 ) -> DecodedImage:
     """Decode an untrusted image file into validated 8-bit RGB.
 
-    Steps: refuse empty input and non-images; refuse a header claiming more than `max_pixels`
-    before any pixel is decoded (decompression bombs); decode the first frame (JPEGs much larger
+    Steps: refuse what is not a regular file (a FIFO, a device, a directory, a symlink to one)
+    and files over `max_bytes` before reading them; refuse empty input and non-images; refuse a
+    header claiming more than `max_pixels` before any pixel is decoded (decompression bombs), and
+    one whose decoding and conversion would take more than `max_decode_bytes` for its pixel mode
+    (`decode_bytes`); decode the first frame (JPEGs much larger
     than `max_side` are decoded at 1/2–1/8 scale via `draft`); refuse truncated or corrupt data;
     apply the EXIF orientation; convert to RGB (16-bit gray scaled by 255/65535, float "F" from
     [0, 1] or stretched from its range, CMYK/palette/1-bit via Pillow, alpha composited onto white);
@@ -242,16 +326,48 @@ def decode_image(
         name: Name used in messages; defaults to the file's name, else "input".
         max_pixels: Largest width × height accepted from the header.
         max_side: Longer side of the returned image; larger images are downscaled, with a notice.
+        max_bytes: Largest file accepted, in bytes (None: no limit).
+        max_decode_bytes: Largest memory decoding may take by the header's size and mode (None: no
+            limit beyond `max_pixels`).
+
+    Pillow's own warnings (a corrupt EXIF block, …) become notices instead of reaching stderr.
 
     Returns:
         The RGB image with notices, original header size, format and mode.
 
     Raises:
-        ImageError: The input is empty, missing, not an image, too large, truncated or corrupt.
+        ImageError: The input is empty, missing, not a regular file, not an image, too large,
+            truncated or corrupt.
     """
     if max_side < 1 or max_pixels < 1:
         raise ValueError(f"max_side and max_pixels must be positive, got {max_side} and {max_pixels}")
-    data, label = _read_source(source, name)
+    data, label = _read_source(source, name, max_bytes)
+    with _pillow_warnings() as warned:
+        decoded = _decode(data, label, max_pixels, max_side, max_decode_bytes)
+    if not warned:
+        return decoded
+    return replace(decoded, notices=decoded.notices + tuple(dict.fromkeys(warned)))
+
+
+@contextmanager
+def _pillow_warnings() -> Iterator[list[str]]:
+    """Pillow's warnings while decoding, as notice lines (e.g. "EXIF data is corrupt …")."""
+    found: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield found
+    for w in caught:
+        text = one_line(w.message, with_type=False, first_sentence=True, limit=100)
+        if "exif" in text.lower():
+            found.append("EXIF data is corrupt: orientation not applied, image used as stored")
+        else:
+            found.append(f"Pillow warned: {text}")
+
+
+def _decode(
+    data: bytes, label: str, max_pixels: int, max_side: int, max_decode_bytes: int | None,
+) -> DecodedImage:
+    """`decode_image` past the read: header checks, decode, EXIF, conversion, downscale."""
     if not data:
         raise ImageError(f"{label} is empty (0 bytes): upload the image file again")
     too_big = (
@@ -288,7 +404,13 @@ def decode_image(
         if fmt == "JPEG" and max(width, height) > max_side:
             # Decode at the smallest 1/2^k scale still ≥ 2× the target, then resample properly.
             target = _fit_size(width, height, max_side)
-            im.draft(im.mode, (2 * target[0], 2 * target[1]))
+            im.draft(im.mode, (2 * target[0], 2 * target[1]))  # im.size is now the decoded size
+        need = decode_bytes(im.mode, *im.size)
+        if max_decode_bytes is not None and need > max_decode_bytes:
+            raise ImageError(
+                f"{label} is {_dims(width, height)} {im.mode}: decoding it takes ~{human_size(need)}, over "
+                f"the {human_size(max_decode_bytes)} limit: use a smaller image (or raise max_decode_bytes)"
+            )
         im.load()
     except Image.DecompressionBombError:
         raise ImageError(f"{label} expands to too many pixels, {too_big}") from None
