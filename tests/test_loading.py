@@ -138,7 +138,7 @@ def test_built_in_options_and_errors(tmp_path):
     for kwargs, pattern in [
         (dict(pool="median"), "unknown pool 'median'"),
         (dict(init="zeros"), "invalid initialisation 'zeros'"),
-        (dict(num_classes=0), "num_classes must be >= 1"),
+        (dict(num_classes=0), "num_classes 0 is outside 1 to 100,000"),
         (dict(wavelet="nope"), "unknown wavelet 'nope'"),
     ]:
         with pytest.raises(ModelSpecError, match=pattern):

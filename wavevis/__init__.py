@@ -1,73 +1,79 @@
-"""wavevis: see where a CNN with wavelet pooling loses its detail."""
+"""wavevis: see where a CNN with wavelet pooling loses its detail.
+
+Importing the package is light: every name below is imported from its module on first use (PEP 562),
+so `wavevis --version` and a Ctrl-C during start-up never wait for torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from .capture import hookable_layers
-from .checkpoints import LoadReport, apply_state_dict, read_state_dict
-from .checks import CheckResult, check_pools
-from .compare import Comparison
-from .config import ModelConfig, config_label, config_labels, parse_config
-from .errors import AnalysisError, CheckpointError, ImageError, ModelSpecError, WavevisError
-from .export import CHANNEL_COLUMNS, LAYER_COLUMNS
-from .findings import Diagnosis, Finding, diagnose, examine
-from .images import (
-    DEFAULT_SAMPLE, DecodedImage, decode_image, list_sample_images, load_image, preprocess, sample_image_path,
-    to_display,
-)
-from .loading import load_model, load_model_with_report
-from .models import build_model, list_inits, list_models
-from .pooling import WavePool2d, create_pool, list_pools
-from .records import CallInfo, LayerStats
-from .report import Report, Summary, analyze
-from .wavelets import SUBBANDS, Subbands, dwt2, idwt2, list_wavelets
+# Public name → the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "hookable_layers": "capture",
+    "LoadReport": "checkpoints",
+    "apply_state_dict": "checkpoints",
+    "read_state_dict": "checkpoints",
+    "CheckResult": "checks",
+    "check_pools": "checks",
+    "Comparison": "compare",
+    "ModelConfig": "config",
+    "config_label": "config",
+    "config_labels": "config",
+    "parse_config": "config",
+    "AnalysisError": "errors",
+    "CheckpointError": "errors",
+    "ImageError": "errors",
+    "ModelSpecError": "errors",
+    "WavevisError": "errors",
+    "CHANNEL_COLUMNS": "export",
+    "LAYER_COLUMNS": "export",
+    "Diagnosis": "findings",
+    "Finding": "findings",
+    "diagnose": "findings",
+    "examine": "findings",
+    "DEFAULT_SAMPLE": "images",
+    "DecodedImage": "images",
+    "decode_image": "images",
+    "list_sample_images": "images",
+    "load_image": "images",
+    "preprocess": "images",
+    "sample_image_path": "images",
+    "to_display": "images",
+    "load_model": "loading",
+    "load_model_with_report": "loading",
+    "build_model": "models",
+    "list_inits": "models",
+    "list_models": "models",
+    "WavePool2d": "pooling",
+    "create_pool": "pooling",
+    "list_pools": "pooling",
+    "CallInfo": "records",
+    "LayerStats": "records",
+    "Report": "report",
+    "Summary": "report",
+    "analyze": "report",
+    "SUBBANDS": "wavelets",
+    "Subbands": "wavelets",
+    "dwt2": "wavelets",
+    "idwt2": "wavelets",
+    "list_wavelets": "wavelets",
+}
 
-__all__ = [
-    "AnalysisError",
-    "analyze",
-    "apply_state_dict",
-    "build_model",
-    "CallInfo",
-    "CHANNEL_COLUMNS",
-    "check_pools",
-    "CheckpointError",
-    "CheckResult",
-    "Comparison",
-    "config_label",
-    "config_labels",
-    "create_pool",
-    "decode_image",
-    "diagnose",
-    "DecodedImage",
-    "DEFAULT_SAMPLE",
-    "Diagnosis",
-    "dwt2",
-    "examine",
-    "Finding",
-    "hookable_layers",
-    "idwt2",
-    "ImageError",
-    "LAYER_COLUMNS",
-    "LayerStats",
-    "list_inits",
-    "list_models",
-    "list_pools",
-    "list_sample_images",
-    "list_wavelets",
-    "load_image",
-    "load_model",
-    "load_model_with_report",
-    "LoadReport",
-    "ModelConfig",
-    "ModelSpecError",
-    "parse_config",
-    "preprocess",
-    "read_state_dict",
-    "Report",
-    "Summary",
-    "sample_image_path",
-    "Subbands",
-    "SUBBANDS",
-    "to_display",
-    "WavePool2d",
-    "WavevisError",
-]
+__all__ = sorted(_EXPORTS, key=str.lower)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wavevis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,5 +1,5 @@
 """`python -m wavevis …` runs the command line."""
 
-from .cli import main
+from .console import run
 
-raise SystemExit(main())
+raise SystemExit(run())

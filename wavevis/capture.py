@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .errors import AnalysisError, one_line
+from .errors import AnalysisError, escape, one_line, reraise_interrupts
 from .pooling import WavePool2d, is_wavelet_pool, wavelet_pool_subbands, wavelet_pools
 from .records import Bands, CallInfo, Kind
 from .stats import ChannelStats, as_chw, map_stats
@@ -191,6 +191,35 @@ class _Capture:
         self.last = (output, output._version, stats)
 
 
+def _failing_layer(model: nn.Module, exc: BaseException) -> str | None:
+    """The innermost named module of `model` whose code the exception passed through."""
+    names = {id(m): n for n, m in model.named_modules() if n}
+    layer = None
+    tb = exc.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if owner is not None and id(owner) in names:
+            layer = f"{names[id(owner)]} ({type(owner).__name__})"
+        tb = tb.tb_next
+    return layer
+
+
+def _forward_failed(model: nn.Module, x: torch.Tensor, exc: BaseException) -> AnalysisError:
+    """One line for a forward pass that raised: the layer, the input's shape, the exception."""
+    shape = "x".join(str(s) for s in x.shape)
+    layer = _failing_layer(model, exc)
+    where = f" in {escape(layer)}" if layer else ""
+    if isinstance(exc, SystemExit):
+        return AnalysisError(
+            f"the model's forward pass called sys.exit({escape(repr(exc.code))}){where} on a {shape} input: "
+            "a model must raise an exception, not exit; fix its forward"
+        )
+    return AnalysisError(
+        f"the model's forward pass failed{where} on a {shape} input ({one_line(exc)}): "
+        "check that the model takes 3-channel images of this size"
+    )
+
+
 def model_lock(model: nn.Module) -> threading.Lock:
     """The lock that serialises captures (and direct pool probes) on one model across threads."""
     with _LOCKS_GUARD:
@@ -225,12 +254,9 @@ def capture(
                 model(x)
         except AnalysisError:
             raise
-        except Exception as exc:  # the user's model may raise anything
-            shape = "x".join(str(s) for s in x.shape)
-            raise AnalysisError(
-                f"the model's forward pass failed on a {shape} input ({one_line(exc)}): "
-                "check that the model takes 3-channel images of this size"
-            ) from exc
+        except BaseException as exc:  # the user's model may raise anything, SystemExit included
+            reraise_interrupts(exc)
+            raise _forward_failed(model, x, exc) from None
         finally:
             for handle in handles:
                 handle.remove()

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .capture import model_lock
-from .errors import one_line
+from .errors import one_line, reraise_interrupts
 from .filterbank import UNIFORM_TOL, BandConv, BandMatch, kernel_spread, match_band, polyphase, read_band
 from .pooling import is_wavelet_pool, wavelet_pools
 from .records import Bands
@@ -199,7 +199,8 @@ def _observe(model: nn.Module, x: torch.Tensor, targets: dict[str, nn.Module]) -
             model(x)
     except _Stop:
         pass
-    except Exception as exc:  # the user's model may raise anything; the checks go on without it
+    except BaseException as exc:  # the user's model may raise anything (even exit); the checks go on without it
+        reraise_interrupts(exc)
         error = one_line(exc)
     finally:
         for h in handles:
@@ -461,7 +462,8 @@ def _check_output_size(
         try:
             with torch.no_grad():
                 out = _first_tensor(module(probe))
-        except Exception as exc:  # noqa: BLE001 - the user's layer may raise anything
+        except BaseException as exc:  # noqa: BLE001 - the user's layer may raise anything, SystemExit too
+            reraise_interrupts(exc)
             return CheckResult(
                 layer, "output-size", False,
                 f"calling {layer} on a (1, {channels}, {PROBE_SIZE}, {PROBE_SIZE}) input raised "

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Sequence, TextIO
+from typing import NoReturn, Sequence, TextIO
 
 import torch
 import torch.nn as nn
@@ -15,15 +19,16 @@ from . import __version__
 from .checkpoints import CHECKPOINT_EXTENSIONS
 from .compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, MODEL_COLUMN
 from .config import CONFIG_KEYS, ModelConfig, config_label, config_labels, parse_config
-from .errors import ImageError, WavevisError
+from .errors import AnalysisError, ImageError, Terminated, WavevisError, escape
 from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, CsvRows, JsonRows
 from .findings import Diagnosis, examine
 from .images import (
     DEFAULT_SAMPLE, IMAGE_EXTENSIONS, MAX_INPUT_SIDE, MIN_SIDE, NORMALIZATIONS, decode_image, load_image,
     sample_image_path,
 )
-from .loading import describe_spec
-from .models import list_inits, list_models
+from .files import regular_file_size
+from .loading import MAX_CLASSES, describe_spec
+from .models import MAX_SEED, list_inits, list_models
 from .outputs import DeferredOutputs
 from .pooling import POOLS
 from .report import Report, Summary, analyze
@@ -33,6 +38,19 @@ __all__ = ["build_parser", "main"]
 
 # Files a folder argument contributes, by extension (what the decoder is tested on).
 _SUFFIXES = tuple(f".{ext}" for ext in IMAGE_EXTENSIONS)
+# Largest --max-side (and so --size): the side of DEFAULT_MAX_PIXELS' square, rounded up.
+MAX_SIDE_LIMIT = 8192
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with wavevis's error contract: one `error: …` line (no usage block), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {escape(message)} (see {self.prog} --help)\n")
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -48,25 +66,57 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
                             "PyWavelets discrete wavelet (default: haar)")
     group.add_argument("--init", default="xavierUniform", choices=list_inits(),
                        help="initialisation of built-in models when no weights are given (default: xavierUniform)")
-    group.add_argument("--seed", type=int, default=0, help="seed of the initialisation (default: 0)")
+    group.add_argument("--seed", type=_seed, default=0,
+                       help=f"seed of the initialisation, 0 to {MAX_SEED} (default: 0)")
     group.add_argument("--weights", metavar="CKPT",
                        help="state_dict checkpoint, read by content: a torch.save file (weights_only) or "
                             f"safetensors (usually {', '.join('.' + e for e in CHECKPOINT_EXTENSIONS)})")
-    group.add_argument("--num-classes", type=int, default=7, help="classifier outputs (default: 7)")
+    group.add_argument("--num-classes", type=_num_classes, default=7,
+                       help=f"classifier outputs, 1 to {MAX_CLASSES:,} (default: 7)")
     group.add_argument("--device", default="cpu", help="torch device (default: cpu)")
 
 
+def _integer(text: str) -> int:
+    try:
+        return int(text.strip().replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
 def _size(text: str) -> int:
-    value = int(text)
+    value = _integer(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} is negative: use 0 (keep the image size) or a side like 224")
+    if value > MAX_SIDE_LIMIT:
+        raise argparse.ArgumentTypeError(f"{value} is over {MAX_SIDE_LIMIT} pixels: use a side like 224")
     return value
 
 
 def _max_side(text: str) -> int:
-    value = int(text)
+    value = _integer(text)
     if value < MIN_SIDE:
         raise argparse.ArgumentTypeError(f"{value} is below {MIN_SIDE}, the smallest side the models accept")
+    if value > MAX_SIDE_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"{value} is over {MAX_SIDE_LIMIT} (memory grows with the side squared): use {MAX_INPUT_SIDE} or less"
+        )
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0 to {MAX_SEED} (torch seeds are 64-bit): use e.g. --seed 1")
+    return value
+
+
+def _num_classes(text: str) -> int:
+    value = _integer(text)
+    if not 1 <= value <= MAX_CLASSES:
+        raise argparse.ArgumentTypeError(
+            f"{value} is outside 1 to {MAX_CLASSES:,} (the classifier allocates 512 weights per class): "
+            "use the checkpoint's class count, e.g. --num-classes 10"
+        )
     return value
 
 
@@ -84,13 +134,13 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the `wavevis` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wavevis",
         description="See where a CNN with wavelet pooling loses its detail: per-layer statistics "
                     "of every conv, activation and pooling call.",
     )
     parser.add_argument("--version", action="version", version=f"wavevis {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     stats = sub.add_parser(
         "stats", help="per-layer statistics of images as CSV",
@@ -137,19 +187,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _folder_images(folder: str) -> list[Path]:
+    """Image files under `folder` by extension, sorted; symlinked sub-folders are not followed (a
+    symlink loop cannot make the walk endless) and each entry is listed without a Path object until
+    its extension matches, so a folder of 100,000 other files costs little."""
+    found: list[Path] = []
+
+    def refuse(exc: OSError) -> None:
+        raise ImageError(
+            f"folder {escape(exc.filename or folder)} cannot be listed ({exc.strerror or exc}): check its permissions"
+        )
+
+    for root, _dirs, files in os.walk(folder, onerror=refuse):
+        found.extend(Path(root, name) for name in files if name.lower().endswith(_SUFFIXES))
+    return sorted(found)
+
+
 def _expand_inputs(inputs: Sequence[str]) -> list[Path]:
+    """Image files named or found in folders; every one must be a regular file (checked here,
+    before the first image is analysed)."""
     paths: list[Path] = []
     for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES)
+        if not item:
+            raise ImageError("an empty IMAGE_OR_DIR names nothing: give an image file or a folder (e.g. .)")
+        if os.path.isdir(item):
+            found = _folder_images(item)
             if not found:
-                raise ImageError(f"folder {item} holds no images ({', '.join(_SUFFIXES)}): give image files or another folder")
+                raise ImageError(
+                    f"folder {escape(item)} holds no images ({', '.join(_SUFFIXES)}): give image files or another folder"
+                )
             paths.extend(found)
-        elif path.is_file():
-            paths.append(path)
         else:
-            raise ImageError(f"{item} does not exist: give an image file or a folder of images")
+            paths.append(Path(item))
+    for path in paths:
+        regular_file_size(path, label=escape(path), error=ImageError, what="an image file")
     return paths
 
 
@@ -223,18 +294,24 @@ def _reports(
                 if progress_open:
                     stderr.write("\n")
                     progress_open = False
-                stderr.writelines(f"note: {path.name}: {notice}\n" for notice in notices)
+                stderr.writelines(f"note: {escape(path.name)}: {notice}\n" for notice in notices)
             try:
                 report = analyze(model, x.to(device), images=[str(path)])
             except WavevisError as exc:  # name the file: in a folder run it is one of many
-                raise type(exc)(f"{path}: {exc}") from None
+                raise type(exc)(f"{escape(path)}: {exc}") from None
+            if not report.calls:
+                raise AnalysisError(
+                    f"{escape(path)}: {label or 'the model'} recorded no layer: wavevis records nn.Conv2d, "
+                    "activation and pooling modules (functional calls such as F.relu are not seen), so there "
+                    "are no rows to write; build the model from such modules"
+                )
         except BaseException:
             if progress_open:
                 stderr.write("\n")  # the error goes on a line of its own
             raise
         yield report
         if len(paths) > 1:
-            _progress(done, len(paths), f"{label}: {path}" if label else str(path), stderr)
+            _progress(done, len(paths), escape(f"{label}: {path}" if label else str(path)), stderr)
 
 
 def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
@@ -246,7 +323,10 @@ def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     labels = config_labels(configs)
     several = len(configs) > 1
     columns = COMPARE_COLUMNS if several else LAYER_COLUMNS
-    with DeferredOutputs() as outputs:
+    read = [(escape(path), path) for path in paths]
+    read += [(f"--weights {escape(c.weights)}", c.weights) for c in configs if c.weights]
+    read += [(f"--model {escape(c.model)}", c.model.rpartition(":")[0]) for c in configs if ":" in c.model]
+    with DeferredOutputs(read) as outputs:
         layer_csv = CsvRows(outputs.open(args.out, "--out", stdout), columns)
         json_file = outputs.open(args.json, "--json") if args.json else None
         layer_json = JsonRows(json_file, columns) if json_file is not None else None
@@ -332,11 +412,12 @@ def _run_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     except ValueError as exc:
         raise WavevisError(str(exc)) from None
     model = _load(_config(args), device, stderr)
-    path = Path(args.image) if args.image else sample_image_path(DEFAULT_SAMPLE)
-    if not path.is_file():
-        raise ImageError(f"{path} does not exist: give an image file with --image")
+    path = Path(args.image) if args.image is not None else sample_image_path(DEFAULT_SAMPLE)
+    if not str(path):
+        raise ImageError("--image '' names no file: give an image file with --image")
+    regular_file_size(path, label=escape(path), error=ImageError, what="an image file")
     x, notices = _read_image(path, args)
-    stderr.writelines(f"note: {path.name}: {notice}\n" for notice in notices)
+    stderr.writelines(f"note: {escape(path.name)}: {notice}\n" for notice in notices)
     x = x.to(device)
     diagnosis = examine(model, x, wavelet=args.wavelet, images=[str(path)])
     stdout.write(_format_diagnosis(diagnosis, config_label(_config(args)), str(path), (x.shape[-2], x.shape[-1])))
@@ -365,10 +446,12 @@ def _run_models(stdout: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run the command line; 0 on success, 1 when `check` finds a failing check, 2 on bad input
-    (one `error: …` line on stderr)."""
+    (one `error: …` line on stderr), 130 on Ctrl-C and 143 on SIGTERM (temporary files removed)."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     args = build_parser().parse_args(argv)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else False
     try:
         if args.command == "models":
             return _run_models(stdout)
@@ -376,14 +459,24 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return _run_check(args, stdout, stderr)
         return _run_stats(args, stdout, stderr)
     except WavevisError as exc:
-        stderr.write(f"error: {exc}\n")
+        stderr.write(f"error: {escape(exc)}\n")
         return 2
     except OSError as exc:  # e.g. an output path in a missing folder
-        stderr.write(f"error: {exc.strerror or exc}: {exc.filename or ''}\n".replace(": \n", "\n"))
+        where = f": {escape(exc.filename)}" if exc.filename else ""
+        stderr.write(f"error: {escape(exc.strerror or exc)}{where}\n")
         return 2
+    except MemoryError:
+        stderr.write("error: out of memory: use a smaller --size or --max-side, or fewer images at once\n")
+        return 2
+    except Terminated:
+        stderr.write("error: terminated (SIGTERM): no output was written\n")
+        return 143
     except KeyboardInterrupt:
         stderr.write("error: interrupted\n")
         return 130
+    finally:
+        if previous is not False:  # None: a handler not set from Python; put the default back
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import torch.nn as nn
 
 from .checkpoints import LoadReport
 from .errors import ModelSpecError
-from .loading import load_model_with_report
-from .models import INITS, list_models
+from .loading import MAX_CLASSES, load_model_with_report
+from .models import INITS, MAX_SEED, list_models
 from .pooling import POOLS
 
 __all__ = ["CONFIG_KEYS", "ModelConfig", "UPLOAD_PREFIX", "config_label", "config_labels", "parse_config"]
@@ -113,16 +113,21 @@ def _value(key: str, text: str, spec: str) -> object:
         if text.lower() in ("", "none"):
             return None
         try:
-            return int(text)
+            value = int(text)
         except ValueError:
             raise ModelSpecError(f"seed {text!r} in --compare {spec!r} is not an integer: e.g. seed=1") from None
+        if not 0 <= value <= MAX_SEED:
+            raise ModelSpecError(f"seed {text!r} in --compare {spec!r} is outside 0 to {MAX_SEED}: e.g. seed=1")
+        return value
     if key == "num-classes":
         try:
             value = int(text)
         except ValueError:
             value = 0
-        if value < 1:
-            raise ModelSpecError(f"num-classes {text!r} in --compare {spec!r} must be a positive integer")
+        if not 1 <= value <= MAX_CLASSES:
+            raise ModelSpecError(
+                f"num-classes {text!r} in --compare {spec!r} must be an integer from 1 to {MAX_CLASSES:,}"
+            )
         return value
     if key == "weights":
         if text.lower() in ("", "none"):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 __all__ = [
-    "AnalysisError", "CheckpointError", "ImageError", "ModelSpecError", "OutputError", "WavevisError",
-    "escape", "one_line",
+    "AnalysisError", "CheckpointError", "ImageError", "ModelSpecError", "OutputError", "Terminated",
+    "WavevisError", "escape", "one_line", "reraise_interrupts",
 ]
 
 
@@ -32,6 +32,20 @@ class AnalysisError(WavevisError):
 
 class OutputError(WavevisError):
     """Output paths that collide with each other or with an input, or that cannot be written."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (the CLI turns it into this): it unwinds like Ctrl-C, removing temporaries."""
+
+
+def reraise_interrupts(exc: BaseException) -> None:
+    """Re-raise Ctrl-C and SIGTERM; return for anything else a user's code raised (SystemExit too).
+
+    Used as `except BaseException as exc: reraise_interrupts(exc); …report exc in one line…`
+    around calls into a user's model, whose `sys.exit()` must not end the CLI or the app silently.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
 
 
 def _escaped(char: str) -> str:

@@ -19,10 +19,14 @@ from typing import BinaryIO
 import torch.nn as nn
 
 from .checkpoints import LoadReport, apply_state_dict, read_state_dict, source_name
-from .errors import ModelSpecError, one_line
-from .models import build_model, list_models, seeded
+from .errors import ModelSpecError, escape, one_line, reraise_interrupts
+from .models import MAX_SEED, build_model, list_models, seeded
 
-__all__ = ["describe_spec", "load_model", "load_model_with_report", "resolve_spec"]
+__all__ = ["MAX_CLASSES", "describe_spec", "load_model", "load_model_with_report", "resolve_spec"]
+
+# Most classifier outputs a model is built with (ImageNet-21k has 21,841): a classifier of 512 inputs
+# takes 2 kB per class, so 10⁹ classes would ask for 2 TB before anything could be checked.
+MAX_CLASSES = 100_000
 
 Weights = str | os.PathLike | bytes | BinaryIO
 
@@ -64,7 +68,7 @@ def _import_file(path: str, spec: str) -> ModuleType:
     """The module of a model file, imported again only when the file changed since."""
     if not os.path.isfile(path):
         where = "is a directory" if os.path.isdir(path) else "not found"
-        raise ModelSpecError(f"model file {path} {where} (in spec {spec!r}): give the path of a .py file")
+        raise ModelSpecError(f"model file {escape(path)} {where} (in spec {spec!r}): give the path of a .py file")
     path = os.path.abspath(path)
     real = os.path.realpath(path)
     info = os.stat(real)
@@ -85,7 +89,7 @@ def _exec_file(path: str, spec: str) -> ModuleType:
     name = f"wavevis_user_{stem}_{digest}_{next(_counter)}"
     module_spec = importlib.util.spec_from_file_location(name, path)
     if module_spec is None or module_spec.loader is None:
-        raise ModelSpecError(f"cannot import {path} as Python (in spec {spec!r}): give a .py file")
+        raise ModelSpecError(f"cannot import {escape(path)} as Python (in spec {spec!r}): give a .py file")
     module = importlib.util.module_from_spec(module_spec)
     sys.modules[name] = module  # dataclasses and pickling look classes up here
     try:
@@ -93,13 +97,12 @@ def _exec_file(path: str, spec: str) -> ModuleType:
             module_spec.loader.exec_module(module)
     except BaseException as exc:
         sys.modules.pop(name, None)
-        if not isinstance(exc, (Exception, SystemExit)):
-            raise
+        reraise_interrupts(exc)
         fix = (
             "install it or put it next to the file" if isinstance(exc, ImportError)
             else "fix the file so that importing it works"
         )
-        raise ModelSpecError(f"importing {path} failed ({one_line(exc)}): {fix}") from None
+        raise ModelSpecError(f"importing {escape(path)} failed ({one_line(exc)}): {fix}") from None
     return module
 
 
@@ -114,7 +117,8 @@ def _import_module(target: str, spec: str) -> ModuleType:
             else f"check the spelling in {spec!r} and that the package is installed or on PYTHONPATH"
         )
         raise ModelSpecError(f"module {target!r} is not importable ({one_line(exc)}): {fix}") from None
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:
+        reraise_interrupts(exc)
         raise ModelSpecError(
             f"importing module {target!r} raised {one_line(exc)}: fix the module so that importing "
             "it works"
@@ -152,7 +156,7 @@ def resolve_spec(spec: str) -> Callable[..., nn.Module] | nn.Module:
                 f"it defines {', '.join(choices)}" if choices
                 else "it defines no nn.Module classes or functions"
             )
-            raise ModelSpecError(f"{target} has no {attr!r} ({listed}): fix the name after ':' in {spec!r}")
+            raise ModelSpecError(f"{escape(target)} has no {attr!r} ({listed}): fix the name after ':' in {spec!r}")
         obj = getattr(obj, part)
     if not callable(obj):
         raise ModelSpecError(
@@ -182,7 +186,8 @@ def _build_custom(spec: str, num_classes: int, seed: int | None) -> nn.Module:
     try:
         with seeded(seed):
             model = obj(**kwargs)
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:
+        reraise_interrupts(exc)
         raise ModelSpecError(
             f"calling {call} raised {one_line(exc)}: give its arguments defaults or point the spec "
             "at a factory that takes none"
@@ -196,7 +201,14 @@ def _build_custom(spec: str, num_classes: int, seed: int | None) -> nn.Module:
 
 def _build(spec: str, *, pool: str, wavelet: str, num_classes: int, init: str, seed: int | None) -> nn.Module:
     if not isinstance(spec, str) or not spec.strip():
-        raise ModelSpecError(f"model spec must be a non-empty string, got {spec!r}: e.g. 'wavevgg'")
+        raise ModelSpecError(f"model spec must be a non-empty string, got {escape(repr(spec))}: e.g. 'wavevgg'")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= MAX_CLASSES:
+        raise ModelSpecError(
+            f"num_classes {escape(repr(num_classes))} is outside 1 to {MAX_CLASSES:,}: use the checkpoint's class "
+            "count (--num-classes in the CLI, Classes in the app)"
+        )
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+        raise ModelSpecError(f"seed {escape(repr(seed))} is outside 0 to {MAX_SEED} (torch seeds are 64-bit): use e.g. seed 1")
     spec = spec.strip()
     if spec in list_models():
         try:

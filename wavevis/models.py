@@ -13,9 +13,13 @@ import torch.nn as nn
 from .pooling import create_pool, get_pool, wavelet_pools
 
 __all__ = [
+    "MAX_SEED",
     "INITS", "Init", "WaveVGG", "build_model", "check_init", "init_weights", "list_inits", "list_models",
     "register_model", "seeded",
 ]
+
+# Largest seed a torch generator takes (a 64-bit unsigned integer).
+MAX_SEED = 2**64 - 1
 
 Init = Literal["kaimingNormal", "kaimingUniform", "xavierNormal", "xavierUniform"]
 INITS: tuple[str, ...] = get_args(Init)
@@ -32,10 +36,15 @@ def seeded(seed: int | None) -> Iterator[None]:
 
     A seeded build neither depends on nor disturbs the global RNG; seeded builds in several
     threads take turns.
+
+    Raises:
+        ValueError: `seed` is not an int from 0 to MAX_SEED (what a torch generator takes).
     """
     if seed is None:
         yield
         return
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed {seed!r} is outside 0 to {MAX_SEED} (torch seeds are 64-bit): use e.g. seed 1")
     with _SEEDED_BUILD_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
