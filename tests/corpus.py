@@ -34,7 +34,8 @@ from PIL import Image
 from wavevis.models import build_model
 
 __all__ = [
-    "CHECKPOINTS", "IMAGES", "MARKER_NAME", "SPECS", "Case", "good_checkpoint", "good_image",
+    "CHECKPOINTS", "HOSTILE_CHECKPOINTS", "HOSTILE_IMAGES", "HOSTILE_SPECS", "IMAGES", "MARKER_NAME", "SPECS",
+    "Case", "PathCase", "good_checkpoint", "good_image", "special_paths",
 ]
 
 MARKER_NAME = "payload-ran"
@@ -303,4 +304,323 @@ SPECS: tuple[Case, ...] = (
           "returned a dict, not an nn.Module"),
     _spec("forward-raises", "one_channel.py", _ONE_CHANNEL,
           "forward pass failed", "1x3x64x64", "3-channel"),
+)
+
+
+# -- issue 13: hostile checkpoints, files that are not files, hostile models -----------------------------
+#
+# Each HOSTILE_* case must be refused in one line *without allocating what the file claims*:
+# tests/test_bad_input.py measures the peak RSS of each refusal in a fresh process.
+
+
+def _pickled_call(fn: object, *args: object) -> bytes:
+    """A protocol-2 pickle of {"w": fn(*args)}: the call runs only if an unpickler lets it."""
+
+    class Call:
+        def __reduce__(self):
+            return fn, args
+
+    return pickle.dumps({"w": Call()}, protocol=2)
+
+
+def _repeated_views(copies: int = 400, numel: int = 1 << 18) -> bytes:
+    """`copies` keys viewing one 1 MB storage: 400 MB once each view is made its own tensor."""
+    base = torch.zeros(numel)
+    return _saved({f"w{i}": base for i in range(copies)})
+
+
+def _zip_bomb() -> bytes:
+    """A torch zip with two deflated 1 MB records of zeros whose headers declare 3 GB each (what
+    the reader allocates before inflating): a zip bomb, without writing gigabytes to make it."""
+    import zipfile
+
+    inner = zipfile.ZipFile(io.BytesIO(_saved({"w": torch.zeros(4)})))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for info in inner.infolist():
+            archive.writestr(info, inner.read(info))
+        for name in ("archive/data/98", "archive/data/99"):
+            archive.writestr(name, b"\0" * (1 << 20), compress_type=zipfile.ZIP_DEFLATED)
+    data = bytearray(out.getvalue())
+    for name in (b"archive/data/98", b"archive/data/99"):
+        for signature, size_at, name_at in ((b"PK\x03\x04", 22, 30), (b"PK\x01\x02", 24, 46)):
+            at = data.find(signature)
+            while at >= 0 and data[at + name_at: at + name_at + len(name)] != name:
+                at = data.find(signature, at + 1)
+            assert at >= 0
+            struct.pack_into("<I", data, at + size_at, 3_000_000_000)
+    return bytes(data)
+
+
+def _big_pickle_part() -> bytes:
+    """A torch zip whose data.pkl declares 32 MB (deflated to a few kB)."""
+    import zipfile
+
+    inner = zipfile.ZipFile(io.BytesIO(_saved({"w": torch.zeros(4)})))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for info in inner.infolist():
+            data = inner.read(info)
+            if info.filename.endswith("data.pkl"):
+                data = data[:-1] + b"N" * (32 << 20) + b"0."  # NONE, POP…: still a valid pickle
+                info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return out.getvalue()
+
+
+def _legacy_claim() -> bytes:
+    """A legacy torch pickle whose one storage claims 10¹⁰ floats (40 GB) with 16 bytes stored."""
+    data = _saved({"w": torch.zeros(4)}, _use_new_zipfile_serialization=False)
+    # The storage's persistent id ends with its numel (BININT1 4), view metadata (NONE), TUPLE.
+    at = data.find(b"K\x04Nt")
+    assert at > 0 and data.find(b"K\x04Nt", at + 1) < 0
+    return data[:at] + b"\x8a\x05" + (10**10).to_bytes(5, "little") + data[at + 2:]
+
+
+def _safetensors_header(length: int, body: bytes) -> bytes:
+    return struct.pack("<Q", length) + body
+
+
+def _safetensors_claiming_gb() -> bytes:
+    """A safetensors header describing a 40 GB tensor over 16 bytes of data."""
+    header = b'{"w":{"dtype":"F32","shape":[100000,100000],"data_offsets":[0,16]}}'
+    return _safetensors_header(len(header), header) + b"\0" * 16
+
+
+def _deep_pickle(depth: int = 100_000) -> bytes:
+    """A pickle of a list nested `depth` deep (EMPTY_LIST, then APPEND closing each level)."""
+    return b"\x80\x02" + b"]" * depth + b"a" * (depth - 1) + b"."
+
+
+def _empty_dict_bomb() -> bytes:
+    """15 MB of EMPTY_DICT opcodes: under the pickle limit, ~1 GB of dicts if it were unpickled whole."""
+    return b"\x80\x02" + b"}" * (15 << 20) + b"."
+
+
+def _float8_weights() -> bytes:
+    return _saved({k: (v.to(torch.float8_e4m3fn) if v.is_floating_point() else v) for k, v in _state().items()})
+
+
+def _float4_weights() -> bytes:
+    state = dict(_state())
+    state["classify.bias"] = torch.zeros(7, dtype=torch.uint8).view(torch.float4_e2m1fn_x2)
+    return _saved(state)
+
+
+def _escaped_keys() -> bytes:
+    state = dict(_state())
+    state["evil\nwarning: all clear\x1b[2J"] = torch.zeros(1)
+    return _saved(state)
+
+
+HOSTILE_CHECKPOINTS: tuple[Case, ...] = (
+    _checkpoint("expanded-view", "expanded.pt",
+                lambda _f: _saved({"w": torch.ones(1).expand(100_000, 100_000)}), "error",
+                "expanded.pt", "40.0 GB", "expanded (stride-0) view", "nothing was allocated"),
+    _checkpoint("expanded-view-legacy", "expanded_legacy.pt",
+                lambda _f: _saved({"w": torch.ones(1).expand(100_000, 100_000)},
+                                  _use_new_zipfile_serialization=False), "error",
+                "expanded_legacy.pt", "40.0 GB", "expanded (stride-0) view"),
+    _checkpoint("expanded-under-limit", "expanded_1g.pt",
+                lambda _f: _saved({"w": torch.ones(1).expand(16_000, 16_000)}), "error",
+                "expanded_1g.pt", "claim 1.0 GB", "from 4 bytes of stored data", "refused before materialising"),
+    _checkpoint("repeated-views", "repeated.pt", lambda _f: _repeated_views(), "error",
+                "repeated.pt", "claim 419.4 MB", "from 1.0 MB of stored data"),
+    _checkpoint("bytearray-call", "bytearray.pt", lambda _f: _pickled_call(bytearray, 10**10), "error",
+                "bytearray.pt", "claims 10.0 GB", "nothing was allocated"),
+    _checkpoint("tensor-class-call", "floattensor.pt", lambda _f: _pickled_call(torch.FloatTensor, 10**10),
+                "error", "floattensor.pt", "it needs torch.FloatTensor", "refused without running it"),
+    _checkpoint("zip-bomb", "bomb.pt", lambda _f: _zip_bomb(), "error",
+                "bomb.pt unpacks to 6.0 GB", "compressed"),
+    _checkpoint("pickle-part-too-large", "bigpickle.pt", lambda _f: _big_pickle_part(), "error",
+                "bigpickle.pt", "pickle part is 33.6 MB, over the 16.8 MB limit"),
+    _checkpoint("legacy-storage-claim", "legacy_claim.pt", lambda _f: _legacy_claim(), "error",
+                "legacy_claim.pt", "holds 40.0 GB of tensor data"),
+    _checkpoint("safetensors-header-length", "length.safetensors",
+                lambda _f: _safetensors_header(2**62, b'{"w":{}}') + b"\0" * 16, "error",
+                "length.safetensors is truncated", "header claims"),
+    _checkpoint("safetensors-claim", "claim.safetensors", lambda _f: _safetensors_claiming_gb(), "error",
+                "claim.safetensors", "40.0 GB"),
+    _checkpoint("deep-pickle", "deep.pt", lambda _f: _deep_pickle(), "error", "deep.pt"),
+    _checkpoint("empty-dict-bomb", "dicts.pt", lambda _f: _empty_dict_bomb(), "error",
+                "dicts.pt", "over 1,000,000 opcodes", "before unpickling anything"),
+    _checkpoint("float8-weights", "float8.pt", lambda _f: _float8_weights(), "ok"),
+    _checkpoint("float4-weights", "float4.pt", lambda _f: _float4_weights(), "error",
+                "float4.pt", "classify.bias", "float4_e2m1fn_x2"),
+    _checkpoint("control-characters-in-keys", "keys.pt", lambda _f: _escaped_keys(), "error",
+                "keys.pt does not fit wavevgg", "evil\\nwarning: all clear\\x1b[2J"),
+)
+
+
+@dataclass(frozen=True)
+class PathCase:
+    """A path that is not an ordinary file (a device, a FIFO, a folder, a huge sparse file, …).
+
+    Attributes:
+        id: test id.
+        make: scratch folder → the path to give (made in the folder).
+        words: phrases of the one-line refusal.
+    """
+
+    id: str
+    make: Callable[[Path], Path]
+    words: tuple[str, ...]
+
+
+def _symlink(folder: Path, name: str, target: str | Path) -> Path:
+    path = folder / name
+    path.symlink_to(target)
+    return path
+
+
+def _fifo(folder: Path, name: str) -> Path:
+    path = folder / name
+    os.mkfifo(path)
+    return path
+
+
+def _sparse(folder: Path, name: str, size: int, head: bytes = b"") -> Path:
+    path = folder / name
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(size)
+    return path
+
+
+def _directory(folder: Path, name: str) -> Path:
+    path = folder / name
+    path.mkdir()
+    return path
+
+
+def _socket(folder: Path, name: str) -> Path:
+    import socket
+
+    path = folder / name
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    sock.close()  # the socket file stays
+    return path
+
+
+def _loop(folder: Path, name: str) -> Path:
+    path = folder / name
+    path.symlink_to(path)
+    return path
+
+
+def special_paths(suffix: str, what: str) -> tuple[PathCase, ...]:
+    """Paths named `*{suffix}` that must be refused (by kind or size) before they are read."""
+    return (
+        PathCase("dev-zero-symlink", lambda f: _symlink(f, f"zero{suffix}", "/dev/zero"),
+                 (f"zero{suffix} is a character device (a symlink to /dev/zero), not a regular file",)),
+        PathCase("fifo", lambda f: _fifo(f, f"pipe{suffix}"),
+                 (f"pipe{suffix} is a FIFO (named pipe), not a regular file",)),
+        PathCase("directory", lambda f: _directory(f, f"folder{suffix}"), (f"folder{suffix} is a directory",)),
+        PathCase("socket", lambda f: _socket(f, f"sock{suffix}"), (f"sock{suffix} is a socket",)),
+        PathCase("symlink-loop", lambda f: _loop(f, f"loop{suffix}"), (f"loop{suffix} is a symlink loop",)),
+        PathCase("dangling-symlink", lambda f: _symlink(f, f"gone{suffix}", f / "nothing"),
+                 (f"gone{suffix} does not exist (a symlink whose target is missing)",)),
+        PathCase("sparse-5gb", lambda f: _sparse(f, f"sparse{suffix}", 5 * 10**9), (f"sparse{suffix} is 5.0 GB", "limit")),
+    )
+
+
+def _corrupt_exif_jpeg() -> bytes:
+    """A JPEG whose EXIF block points past its end (Pillow warns "Corrupt EXIF data")."""
+    jpeg = encode(Image.fromarray(noise_pixels(32, 32, 8)), "JPEG", quality=90)
+    tiff = (b"MM\x00\x2a\x00\x00\x00\x08" + b"\x00\x05"  # five entries announced, two given
+            + b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00"
+            + b"\x87\x69\x00\x04\x00\x00\x00\x01\x00\x00\xff\xff")
+    app1 = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+
+
+HOSTILE_IMAGES: tuple[Case, ...] = (
+    _image("corrupt-exif", "exif.jpg", _corrupt_exif_jpeg, "ok", "EXIF data is corrupt", size=32),
+    _image("control-characters-in-name", "evil\n\x1b[31mred\x07.png", lambda: _truncated(good_image(64, 64)),
+           "error", "evil\\n\\x1b[31mred\\x07.png", "truncated"),
+    _image("bidi-override-in-name", "photo\u202egnp.exe.png", lambda: b"not an image at all",
+           "error", "photo\\u202egnp.exe.png", "not an image"),
+)
+
+_EXITS = '''
+import sys
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        sys.exit(3)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 3, 1)
+        self.block = Block()
+
+    def forward(self, x):
+        return self.block(self.stem(x))
+'''
+
+_BASE_EXCEPTION = '''
+import torch.nn as nn
+
+
+class Escape(BaseException):
+    pass
+
+
+class Gate(nn.Module):
+    def forward(self, x):
+        raise Escape("gone")
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.gate = Gate()
+
+    def forward(self, x):
+        return self.gate(self.conv(x))
+'''
+
+_FUNCTIONAL_ONLY = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(4, 3, 3, 3))
+
+    def forward(self, x):
+        return F.max_pool2d(F.relu(F.conv2d(x, self.weight)), 2)
+'''
+
+_EXIT_ON_BUILD = '''
+import sys
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        sys.exit("no GPU, bye")
+'''
+
+HOSTILE_SPECS: tuple[Case, ...] = (
+    _spec("forward-calls-sys-exit", "exits.py", _EXITS, "forward pass called sys.exit(3)", "in block (Block)",
+          "1x3x64x64"),
+    _spec("forward-raises-base-exception", "escapes.py", _BASE_EXCEPTION, "forward pass failed in gate (Gate)",
+          "Escape: gone"),
+    _spec("no-recorded-layer", "functional.py", _FUNCTIONAL_ONLY, "recorded no layer", "F.relu"),
+    _spec("build-calls-sys-exit", "exit_build.py", _EXIT_ON_BUILD, "calling", "SystemExit: no GPU, bye"),
 )

@@ -31,7 +31,10 @@ import torch.nn as nn
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from corpus import CHECKPOINTS, IMAGES, MARKER_NAME, SPECS, Case, good_checkpoint, good_image
+from corpus import (
+    CHECKPOINTS, HOSTILE_CHECKPOINTS, HOSTILE_IMAGES, HOSTILE_SPECS, IMAGES, MARKER_NAME, SPECS, Case, PathCase,
+    good_checkpoint, good_image, special_paths,
+)
 from wavevis.cli import main
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -128,6 +131,113 @@ def test_cli_max_side_downscales_size_zero_and_caps_size(tmp_path: Path) -> None
     code, out, err = run_cli(["stats", str(large), "--size", "4096"])
     assert (code, out) == (2, "") and err.count("\n") == 1
     assert err.startswith("error: --size 4096 is over --max-side 2048") and "--max-side" in err
+
+
+# -- CLI: issue 13's hostile inputs ----------------------------------------------------------------
+
+HOSTILE = HOSTILE_IMAGES + HOSTILE_CHECKPOINTS + HOSTILE_SPECS
+RAW_CONTROLS = ("\x1b", "\x07", "\u202e", "\r")  # what must never reach the terminal raw
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=[f"{c.family}-{c.id}" for c in HOSTILE])
+def test_cli_hostile(case: Case, tmp_path: Path) -> None:
+    good = tmp_path / "good.png"
+    good.write_bytes(good_image(SIZE, SIZE))
+    path = case.write(tmp_path)
+    code, out, err = run_cli(cli_argv(case, path, good))
+    assert "Traceback" not in err and not any(c in err for c in RAW_CONTROLS), repr(err)
+    for word in case.words:
+        assert word in err, f"{word!r} not in {err!r}"
+    if case.outcome == "error":
+        assert (code, out) == (2, ""), err
+        assert err.startswith("error: ") and err.count("\n") == 1 and err.endswith("\n"), err
+        return
+    assert code == 0, err
+    assert next(csv.DictReader(io.StringIO(out)))["layer"] == "conv0"
+    assert all(line.startswith(("note: ", "warning: ")) for line in err.splitlines()), err
+
+
+def _special(kind: str) -> list[PathCase]:
+    return list(special_paths(".png" if kind == "image" else ".pt", "x"))
+
+
+@pytest.mark.parametrize("kind", ["image", "checkpoint"])
+@pytest.mark.parametrize("case", _special("image"), ids=[c.id for c in _special("image")])
+def test_cli_refuses_what_is_not_a_regular_file_before_reading_it(kind: str, case: PathCase, tmp_path: Path) -> None:
+    """A FIFO without a writer would hang, /dev/zero would read forever, a 5 GB sparse file would be
+    read whole: each is refused by what stat says, in one line naming the path."""
+    case = next(c for c in _special(kind) if c.id == case.id)
+    good = tmp_path / "good.png"
+    good.write_bytes(good_image(SIZE, SIZE))
+    path = case.make(tmp_path)
+    argv = ["stats", str(path)] if kind == "image" else ["stats", str(good), "--weights", str(path)]
+    code, out, err = run_cli([*argv, "--size", str(SIZE)])
+    assert (code, out) == (2, "") and err.startswith("error: ") and err.count("\n") == 1, err
+    words = case.words if (kind, case.id) != ("image", "directory") else ("folder.png holds no images",)
+    for word in words:
+        assert word in err, f"{word!r} not in {err!r}"
+
+
+# Peak memory of each refusal, measured in a fresh process: a refusal of what a file claims must not
+# allocate it. VmHWM (peak RSS) is reset before each case through /proc/self/clear_refs.
+_PEAK_SCRIPT = r"""
+import json, sys
+from wavevis import decode_image, load_model
+from wavevis.errors import WavevisError
+
+def hwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) * 1024
+
+for line in sys.stdin:
+    kind, path = json.loads(line)
+    open("/proc/self/clear_refs", "w").write("5")
+    before = hwm()
+    try:
+        decode_image(path) if kind == "image" else load_model("wavevgg", weights=path)
+        message = None
+    except WavevisError as exc:
+        message = str(exc)
+    print(json.dumps([path, message, hwm() - before]), flush=True)
+"""
+PEAK_LIMIT = 64 * 2**20  # what a refusal may allocate above the process's footprint before it
+
+
+@pytest.fixture(scope="module")
+def refusal_peaks(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], tuple[str | None, int]]:
+    import json
+    import os
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("hostile")
+    jobs: dict[tuple[str, str], str] = {}
+    for case in HOSTILE_CHECKPOINTS:
+        jobs[("checkpoint", case.id)] = str(case.write(folder))
+    for kind, suffix in (("image", ".png"), ("checkpoint", ".pt")):
+        sub = folder / kind
+        sub.mkdir()
+        for path_case in special_paths(suffix, kind):
+            jobs[(kind, path_case.id)] = str(path_case.make(sub))
+    lines = "".join(json.dumps([kind, path]) + "\n" for (kind, _id), path in jobs.items())
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT], input=lines, capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = {path: (message, peak) for path, message, peak in map(json.loads, done.stdout.splitlines())}
+    return {key: results[path] for key, path in jobs.items()}
+
+
+PEAK_CASES = [("checkpoint", c.id) for c in HOSTILE_CHECKPOINTS if c.outcome == "error"] + [
+    (kind, c.id) for kind in ("image", "checkpoint") for c in _special(kind)
+]
+
+
+@pytest.mark.parametrize("kind, case_id", PEAK_CASES, ids=[f"{k}-{i}" for k, i in PEAK_CASES])
+def test_refusals_allocate_nothing_the_file_claims(refusal_peaks, kind: str, case_id: str) -> None:
+    message, peak = refusal_peaks[(kind, case_id)]
+    assert message is not None and "\n" not in message, message
+    assert peak < PEAK_LIMIT, f"{kind} {case_id}: the refusal peaked {peak / 2**20:.0f} MB above the baseline"
 
 
 # -- app ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import pickle
+import pickletools
 import struct
 import zipfile
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_MAX_MEMORY",
     "EXPANSION_ALLOWANCE",
     "MAX_PICKLE_BYTES",
+    "MAX_PICKLE_OPS",
     "MAX_ZIP_ENTRIES",
     "Claims",
     "TensorClaim",
@@ -37,10 +39,14 @@ DEFAULT_MAX_MEMORY = 4 * 2**30
 # What views may claim beyond the data a file stores (expanded stride-0 filters, tied weights): the
 # stored bytes once more, or this much, whichever is larger. The posted wavelet filters need a few kB.
 EXPANSION_ALLOWANCE = 64 * 2**20
-# Largest pickle part (data.pkl, a legacy pickle, a safetensors header). Unpickling allocates up to
-# ~70× a pickle's size in Python objects (one dict per byte of EMPTY_DICT); a state_dict's pickle
-# takes ~150 bytes per tensor, so 16 MiB holds ~100,000 tensors and bounds that at ~1 GB.
+# Largest pickle part (data.pkl, a legacy pickle, a safetensors header); a state_dict's pickle takes
+# ~110 bytes per tensor.
 MAX_PICKLE_BYTES = 16 * 2**20
+# Most opcodes a pickle may have, counted before anything is unpickled: one opcode can make one
+# object (a byte of EMPTY_DICT is a 64-byte dict), so this bounds what unpickling allocates to
+# ~100 MB whatever the pickle; a state_dict takes ~37 opcodes per tensor (room for ~27,000). The
+# count costs ~1 µs per opcode.
+MAX_PICKLE_OPS = 1_000_000
 # Entries of a torch zip (one per storage, plus ~6): Python's zipfile keeps ~0.5 kB per entry.
 MAX_ZIP_ENTRIES = 200_000
 # Distinct globals one pickle may name (a state_dict names ~5).
@@ -355,14 +361,31 @@ def _pickle_too_large(label: str, size: int | None) -> CheckpointError:
     said = f"is {human_size(size)}, over" if size is not None else "is larger than"
     return CheckpointError(
         f"{label}: its pickle part {said} the {human_size(MAX_PICKLE_BYTES)} limit (a state_dict's "
-        f"takes ~150 bytes per tensor): {_FIX}"
+        f"takes ~110 bytes per tensor): {_FIX}"
     )
+
+
+def _count_ops(head: bytes, label: str, pickles: int) -> None:
+    """Refuse pickles of more than MAX_PICKLE_OPS opcodes, before any object is made."""
+    stream, count = io.BytesIO(head), 0
+    try:
+        for _ in range(pickles):
+            for _op in pickletools.genops(stream):
+                count += 1
+                if count > MAX_PICKLE_OPS:
+                    raise CheckpointError(
+                        f"{label}: its pickle has over {MAX_PICKLE_OPS:,} opcodes (a state_dict takes ~37 per "
+                        f"tensor); refused before unpickling anything: {_FIX}"
+                    )
+    except (ValueError, struct.error, UnicodeDecodeError, OverflowError):
+        return  # the end of the pickles, or a damaged one: the unpickler says which
 
 
 def _pickle_claims(data: bytes, label: str, *, legacy: bool) -> Claims:
     # A legacy file is pickles followed by raw storage bytes: the pickles may use the first
     # MAX_PICKLE_BYTES (+ a little for the three small ones before the object), never more.
     head = data[: MAX_PICKLE_BYTES + 4096] if legacy else data
+    _count_ops(head, label, 4 if legacy else 1)
     stream = io.BytesIO(head)
     unpickler = _ClaimUnpickler(stream)
     try:

@@ -220,7 +220,7 @@ def _expand_inputs(inputs: Sequence[str]) -> list[Path]:
         else:
             paths.append(Path(item))
     for path in paths:
-        regular_file_size(path, label=escape(path), error=ImageError, what="an image file")
+        regular_file_size(path, error=ImageError, what="an image file")
     return paths
 
 
@@ -415,7 +415,7 @@ def _run_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     path = Path(args.image) if args.image is not None else sample_image_path(DEFAULT_SAMPLE)
     if not str(path):
         raise ImageError("--image '' names no file: give an image file with --image")
-    regular_file_size(path, label=escape(path), error=ImageError, what="an image file")
+    regular_file_size(path, error=ImageError, what="an image file")
     x, notices = _read_image(path, args)
     stderr.writelines(f"note: {escape(path.name)}: {notice}\n" for notice in notices)
     x = x.to(device)

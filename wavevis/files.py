@@ -59,17 +59,15 @@ def _too_large(label: str, size: int | None, limit: int, fix: str) -> str:
     return f"{label} is {said}, over the {limit_said} limit: {fix}"
 
 
-def regular_file_size(
-    path: str | os.PathLike, *, label: str, error: type[WavevisError], what: str,
-) -> int:
-    """The size of `path` if it is a regular file (symlinks followed); otherwise one refusal line.
+def regular_file_size(path: str | os.PathLike, *, error: type[WavevisError], what: str) -> int:
+    """The size of `path` if it is a regular file (symlinks followed); otherwise one refusal line
+    naming the path and what it is.
 
     Nothing is opened: a FIFO without a writer, a device or a socket are refused by what `stat`
     says, before any read could hang or run forever.
 
     Args:
-        path: the path.
-        label: how messages call the file (already escaped).
+        path: the path (messages show it escaped).
         error: the WavevisError subclass to raise.
         what: what the file should be, for the fix ("an image file", "the checkpoint file").
 
@@ -94,7 +92,7 @@ def regular_file_size(
         raise error(f"{shown} cannot be examined ({reason}): check the path and its permissions") from None
     if not stat.S_ISREG(info.st_mode):
         fix = f"give {what} itself" if not stat.S_ISDIR(info.st_mode) else f"give {what} inside it"
-        raise error(f"{label} is {_what_it_is(path, info.st_mode)}, not a regular file: {fix}")
+        raise error(f"{shown} is {_what_it_is(path, info.st_mode)}, not a regular file: {fix}")
     return info.st_size
 
 
@@ -121,7 +119,7 @@ def read_path(
     Raises:
         error: not a regular file, over the limit, or unreadable.
     """
-    size = regular_file_size(path, label=label, error=error, what=what)
+    size = regular_file_size(path, error=error, what=what)
     if limit is not None and size > limit:
         raise error(_too_large(label, size, limit, fix))
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
