@@ -219,3 +219,217 @@ def test_an_output_that_cannot_take_the_rows_leaves_the_others_unwritten(images,
                           "--json", str(tmp_path / "l.json"), "--out", "/proc/version"])
     assert code == 2 and out == "" and err.startswith("error: --out /proc/version") and err.count("\n") == 1
     assert [p.name for p in tmp_path.iterdir()] == ["imgs"]
+
+
+# -- issue 13: option ranges, odd paths, names in messages, signals ------------------------------------
+
+import os  # noqa: E402
+import signal  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--num-classes", "1000000000"], "argument --num-classes: 1000000000 is outside 1 to 100,000"),
+    (["--num-classes", "0"], "argument --num-classes: 0 is outside 1 to 100,000"),
+    (["--seed", "2**70"], "argument --seed: '2**70' is not a whole number"),
+    (["--seed", str(2**70)], f"argument --seed: {2**70} is outside 0 to {2**64 - 1}"),
+    (["--seed", "-1"], "argument --seed: -1 is outside 0 to"),
+    (["--size", "-1"], "argument --size: -1 is negative"),
+    (["--size", "99999"], "argument --size: 99999 is over 8192 pixels"),
+    (["--size", "4096"], "--size 4096 is over --max-side 2048"),
+    (["--max-side", "8"], "argument --max-side: 8 is below 16"),
+    (["--max-side", "100000"], "argument --max-side: 100000 is over 8192"),
+    (["--compare", f"seed={2**70}"], f"seed '{2**70}' in --compare"),
+    (["--compare", "num-classes=1000000000"], "must be an integer from 1 to 100,000"),
+    (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+], ids=["classes-huge", "classes-zero", "seed-expression", "seed-2-70", "seed-negative", "size-negative",
+        "size-huge", "size-over-max-side", "max-side-small", "max-side-huge", "compare-seed", "compare-classes",
+        "unknown-option"])
+def test_options_out_of_range_name_the_option_in_one_line(extra, words, images):
+    code, out, err = run(["stats", str(images / "im0.png"), *extra])
+    assert (code, out) == (2, "") and err.startswith("error: ") and err.count("\n") == 1, err
+    assert words in err and "Traceback" not in err and "usage:" not in err, err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["stats", ""], "an empty IMAGE_OR_DIR names nothing"),
+    (["check", "--image", ""], "--image '' names no file"),
+], ids=["stats-empty", "check-empty-image"])
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(argv, words):
+    code, out, err = run(argv)
+    assert (code, out) == (2, "") and err.count("\n") == 1 and words in err, err
+
+
+def test_a_folder_skips_symlinked_folders_and_refuses_a_fifo_before_the_first_image(tmp_path):
+    folder = tmp_path / "imgs"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(folder / "sub" / "a.png")
+    (folder / "sub" / "loop").symlink_to(folder)  # a cycle: never followed
+    (folder / "elsewhere").symlink_to(tmp_path)
+    code, out, err = run(["stats", str(folder), "--size", "16"])
+    assert code == 0, err
+    assert [row["image"] for row in csv.DictReader(io.StringIO(out)) if row["index"] == "0"] == [
+        str(folder / "sub" / "a.png")]
+    os.mkfifo(folder / "pipe.png")
+    code, out, err = run(["stats", str(folder), "--size", "16", "--out", str(tmp_path / "out.csv")])
+    assert (code, out) == (2, "") and err.count("\n") == 1, err
+    assert "pipe.png is a FIFO (named pipe), not a regular file" in err
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.slow
+def test_a_folder_of_100k_other_entries_lists_its_one_image(tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(100_000):
+        os.close(os.open(folder / f"{i}.txt", os.O_CREAT | os.O_WRONLY, 0o644))
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(folder / "only.png")
+    from wavevis.cli import _expand_inputs
+
+    assert _expand_inputs([str(folder)]) == [folder / "only.png"]
+
+
+@pytest.mark.parametrize("target, words", [
+    ("out-per-channel", "--per-channel {d}/x.csv is the same file as --out {d}/x.csv"),
+    ("out-json", "--json {d}/x.csv is the same file as --out {d}/x.csv"),
+    ("out-is-input", "--out {d}/imgs/im0.png is the input {d}/imgs/im0.png"),
+    ("out-is-weights", "--out {d}/w.pt is the input --weights {d}/w.pt"),
+    ("out-is-model-file", "--out {d}/net.py is the input --model {d}/net.py:Net"),
+])
+def test_colliding_outputs_are_refused_before_the_run(target, words, images, tmp_path):
+    d = tmp_path
+    torch.save(wavevis.build_model("wavevgg", seed=0).state_dict(), d / "w.pt")
+    (d / "net.py").write_text("import torch.nn as nn\nclass Net(nn.Sequential):\n"
+                              "    def __init__(self):\n        super().__init__(nn.Conv2d(3, 4, 3), nn.ReLU())\n")
+    before = {p: p.read_bytes() for p in (d / "w.pt", d / "net.py", images / "im0.png")}
+    argv = {
+        "out-per-channel": ["--out", f"{d}/x.csv", "--per-channel", f"{d}/x.csv"],
+        "out-json": ["--out", f"{d}/x.csv", "--json", f"{d}/x.csv"],
+        "out-is-input": ["--out", f"{d}/imgs/im0.png"],
+        "out-is-weights": ["--weights", f"{d}/w.pt", "--out", f"{d}/w.pt"],
+        "out-is-model-file": ["--model", f"{d}/net.py:Net", "--out", f"{d}/net.py"],
+    }[target]
+    code, out, err = run(["stats", str(images / "im0.png"), "--size", "16", *argv])
+    assert (code, out) == (2, "") and err.count("\n") == 1, err
+    assert words.format(d=d) in err, err
+    assert {p: p.read_bytes() for p in before} == before and not (d / "x.csv").exists()
+
+
+def test_a_legal_250_character_output_name_is_written(images, tmp_path):
+    out = tmp_path / ("l" * 246 + ".csv")
+    code, _, err = run(["stats", str(images / "im0.png"), "--size", "16", "--out", str(out)])
+    assert code == 0, err
+    assert read(out)[0]["layer"] == "conv0" and [p.name for p in tmp_path.iterdir() if p.is_file()] == [out.name]
+
+
+def test_control_characters_in_names_are_escaped_in_notes_and_errors(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rgba = np.zeros((32, 32, 4), np.uint8)
+    Image.fromarray(rgba).save(folder / "a\x1b[2Jb\n.png")  # fully transparent: a note
+    code, out, err = run(["stats", str(folder), "--size", "16"])
+    assert code == 0, err
+    assert "note: a\\x1b[2Jb\\n.png: transparent areas composited onto white" in err
+    assert "\x1b" not in err
+    (folder / "c\x1b]0;title\x07.png").write_bytes(b"")
+    code, out, err = run(["stats", str(folder), "--size", "16"])
+    assert code == 2 and err.splitlines()[-1].endswith("c\\x1b]0;title\\x07.png is empty (0 bytes): upload the image file again")
+    assert "\x1b" not in err and "\x07" not in err
+
+
+def test_a_full_disk_mid_run_names_the_file_and_leaves_no_temporary(images, tmp_path):
+    import subprocess as sp
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if sp.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        code, out, err = run(["stats", str(images), "--size", "32", "--out", str(disk / "l.csv"),
+                              "--per-channel", str(disk / "c.csv")])
+        assert (code, out) == (2, "") and err.splitlines()[-1].startswith(
+            f"error: --per-channel {disk}/c.csv: writing failed (No space left on device)"), err
+        assert list(disk.iterdir()) == []
+    finally:
+        sp.run(["umount", "-l", str(disk)], check=False)
+
+
+def _start_folder_run(folder: Path, out: Path) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wavevis", "stats", str(folder), "--size", "96", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    err: list[str] = []
+    threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True).start()
+    return proc, err
+
+
+SIGNALS = [
+    (signal.SIGTERM, 143, "error: terminated (SIGTERM): no output was written"),
+    (signal.SIGINT, 130, "error: interrupted"),
+]
+
+
+@pytest.mark.parametrize("signum, code, line", SIGNALS, ids=["sigterm", "sigint"])
+def test_a_signal_mid_folder_in_process_removes_every_temporary(signum, code, line, images, tmp_path, monkeypatch):
+    """main() itself: the signal arrives while the second image is analysed."""
+    import wavevis.cli as cli
+
+    calls = []
+
+    def analyze_then_signal(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signum)  # the handler runs in this (main) thread at once
+        return wavevis.analyze(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "analyze", analyze_then_signal)
+    out = tmp_path / "layers.csv"
+    out.write_text("before\n")
+    code_got, stdout, err = run(["stats", str(images), "--size", "16", "--out", str(out),
+                                 "--per-channel", str(tmp_path / "c.csv")])
+    assert (code_got, stdout) == (code, "") and err.rstrip("\n").splitlines()[-1] == line, err
+    assert len(calls) == 2 and out.read_text() == "before\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "layers.csv"]
+    assert signal.getsignal(signal.SIGTERM) is not cli._on_sigterm  # the handler is put back
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code, line", SIGNALS, ids=["sigterm", "sigint"])
+def test_a_signal_mid_folder_removes_every_temporary_and_keeps_the_output(signum, code, line, tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(60):
+        Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    out = tmp_path / "layers.csv"
+    out.write_text("before\n")
+    proc, err = _start_folder_run(folder, out)
+    deadline = time.monotonic() + 120
+    while "] 2/60" not in "".join(err) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "".join(err)  # still in the middle of the folder
+    proc.send_signal(signum)
+    assert proc.wait(timeout=60) == code
+    time.sleep(0.2)
+    text = "".join(err)
+    assert text.rstrip("\n").splitlines()[-1] == line and "Traceback" not in text, text
+    assert out.read_text() == "before\n" and sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "layers.csv"]
+
+
+@pytest.mark.parametrize("entry", [
+    ["-m", "wavevis"], ["-c", "import sys; from wavevis.console import run; sys.exit(run())"],
+], ids=["python-m", "console-entry"])
+def test_ctrl_c_during_start_up_prints_one_line(entry):
+    """SIGINT while torch is still being imported: one line, exit 130, no traceback."""
+    proc = subprocess.Popen([sys.executable, *entry, "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    time.sleep(0.4)  # the interpreter is up; torch's import takes seconds
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (130, "", "error: interrupted\n")

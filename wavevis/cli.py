@@ -42,11 +42,15 @@ _SUFFIXES = tuple(f".{ext}" for ext in IMAGE_EXTENSIONS)
 MAX_SIDE_LIMIT = 8192
 
 
+class _UsageError(Exception):
+    """A bad command line (unknown option, value out of range); main() prints it in one line."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with wavevis's error contract: one `error: …` line (no usage block), exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {escape(message)} (see {self.prog} --help)\n")
+        raise _UsageError(f"{message} (see {self.prog} --help)")
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -412,9 +416,9 @@ def _run_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     except ValueError as exc:
         raise WavevisError(str(exc)) from None
     model = _load(_config(args), device, stderr)
-    path = Path(args.image) if args.image is not None else sample_image_path(DEFAULT_SAMPLE)
-    if not str(path):
+    if args.image == "":
         raise ImageError("--image '' names no file: give an image file with --image")
+    path = Path(args.image) if args.image is not None else sample_image_path(DEFAULT_SAMPLE)
     regular_file_size(path, error=ImageError, what="an image file")
     x, notices = _read_image(path, args)
     stderr.writelines(f"note: {escape(path.name)}: {notice}\n" for notice in notices)
@@ -449,7 +453,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
     (one `error: …` line on stderr), 130 on Ctrl-C and 143 on SIGTERM (temporary files removed)."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except _UsageError as exc:
+        stderr.write(f"error: {escape(exc)}\n")
+        return 2
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else False
     try:
