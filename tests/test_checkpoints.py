@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import shlex
 from collections import OrderedDict
 
@@ -493,3 +494,145 @@ def test_read_state_dict_on_garbage_only_raises_checkpoint_error(prefix, noise, 
         assert "\n" not in str(exc)
     else:
         assert all(isinstance(t, torch.Tensor) for t in state.values())
+
+
+# --- issue 13: claims read from metadata, before anything is materialised ---------------------------
+
+import wavevis.claims as claims_module  # noqa: E402
+from wavevis.claims import (  # noqa: E402
+    EXPANSION_ALLOWANCE, Claims, TensorClaim, check_claims, file_claims, state_claims,
+)
+
+
+def _claim(nbytes: int, expanded: bool = False) -> TensorClaim:
+    return TensorClaim("w", "float32", (nbytes // 4,), nbytes, expanded)
+
+
+STATE = {"a.weight": torch.zeros(3, 5), "a.bias": torch.zeros(5, dtype=torch.float64), "n": torch.zeros((), dtype=torch.int64)}
+# By hand: 15 × 4 + 5 × 8 + 1 × 8 bytes.
+STATE_BYTES = 60 + 40 + 8
+
+
+@pytest.mark.parametrize("fmt, save", [
+    ("torch-zip", lambda s: _saved(s)),
+    ("torch-pickle", lambda s: _saved(s, _use_new_zipfile_serialization=False)),
+    ("safetensors", lambda s: save_safetensors(s)),
+], ids=["zip", "legacy", "safetensors"])
+def test_file_claims_read_shapes_and_sizes_from_metadata(fmt, save):
+    found = file_claims(save(STATE), fmt, "x")
+    assert found.stored == STATE_BYTES and found.materialised == STATE_BYTES
+    shapes = {t.name: (t.shape, t.nbytes, t.expanded) for t in found.tensors}
+    assert shapes == {"a.weight": ((3, 5), 60, False), "a.bias": ((5,), 40, False), "n": ((), 8, False)}
+
+
+def test_expanded_and_shared_views_are_claimed_at_their_materialised_size():
+    base = torch.zeros(10)
+    state = {"e": torch.ones(1).expand(6, 7), "v1": base, "v2": base[2:6]}
+    found = file_claims(_saved(state), "torch-zip", "x")
+    assert found.stored == 4 + 40  # two storages
+    assert {t.name: (t.nbytes, t.expanded) for t in found.tensors} == {"e": (168, True), "v1": (40, False), "v2": (16, False)}
+    assert state_claims(state).materialised == found.materialised == 224
+
+
+@pytest.mark.parametrize("stored, claimed, expanded, ok", [
+    (100, 100 + EXPANSION_ALLOWANCE, True, True),          # the allowance exactly
+    (100, 100 + EXPANSION_ALLOWANCE + 1, True, False),
+    (10**8, 2 * 10**8, False, True),                       # tied weights: the stored bytes once more
+    (10**8, 2 * 10**8 + 1, False, False),
+], ids=["allowance", "allowance+1", "twice", "twice+1"])
+def test_the_expansion_rule_at_its_edges(stored, claimed, expanded, ok):
+    claims = Claims(stored, (_claim(claimed, expanded),))
+    if ok:
+        check_claims(claims, "x", max_memory=None)
+    else:
+        with pytest.raises(CheckpointError, match=r"^x: its tensors claim .* refused before materialising anything"):
+            check_claims(claims, "x", max_memory=None)
+
+
+@pytest.mark.parametrize("stored, claimed, words", [
+    (2001, 2001, "x holds 2.0 kB of tensor data, over the 2.0 kB limit"),
+    (1000, 2001, "x: its tensors claim 2.0 kB (the largest: w 500 float32 = 2.0 kB), over the 2.0 kB limit"),
+], ids=["stored", "materialised"])
+def test_max_memory_bounds_stored_and_materialised_bytes(stored, claimed, words):
+    with pytest.raises(CheckpointError, match=re.escape(words)):
+        check_claims(Claims(stored, (_claim(claimed),)), "x", max_memory=2000)
+    check_claims(Claims(2000, (_claim(2000),)), "x", max_memory=2000)
+
+
+def test_an_expanded_tensor_given_in_memory_is_refused_before_it_is_copied():
+    model = nn.Linear(2, 2)
+    huge = torch.ones(1).expand(100_000, 100_000)  # 40 GB if copied
+    with pytest.raises(CheckpointError, match=r"src.pt: its tensors claim 40.0 GB .*expanded \(stride-0\) view"):
+        apply_state_dict(model, {"weight": huge, "bias": torch.zeros(2)}, source="src.pt")
+
+
+def test_the_posted_expanded_filters_are_still_loaded(posted, posted_bytes):
+    state = read_state_dict(posted_bytes)
+    assert all(t.is_contiguous() for t in state.values())
+    torch.testing.assert_close(state["pool1.LH.weight"], posted.state_dict()["pool1.LH.weight"].contiguous())
+
+
+def test_max_memory_none_still_refuses_expansion_and_a_raised_limit_loads():
+    data = _saved({"w": torch.ones(1).expand(3000, 3000)})  # 36 MB from 4 bytes
+    assert read_state_dict(data, max_memory=None)["w"].shape == (3000, 3000)  # within the 64 MiB allowance
+    big = _saved({"w": torch.ones(1).expand(5000, 5000)})  # 100 MB from 4 bytes
+    with pytest.raises(CheckpointError, match="from 4 bytes of stored data"):
+        read_state_dict(big, max_memory=None)
+
+
+def test_a_zip_with_too_many_entries_is_refused_by_its_end_record(monkeypatch):
+    monkeypatch.setattr(claims_module, "MAX_ZIP_ENTRIES", 5)
+    with pytest.raises(CheckpointError, match=r"^ckpt.pt is a zip of \d+ entries, over the 5"):
+        read_state_dict(_saved({"w": torch.zeros(2)}), name="ckpt.pt")
+
+
+def test_a_pickle_of_many_opcodes_is_refused_before_unpickling(monkeypatch):
+    monkeypatch.setattr(claims_module, "MAX_PICKLE_OPS", 50)
+    state = {f"w{i}": torch.zeros(1) for i in range(5)}  # ~37 opcodes per tensor
+    with pytest.raises(CheckpointError, match="its pickle has over 50 opcodes"):
+        read_state_dict(_saved(state))
+    with pytest.raises(CheckpointError, match="its pickle has over 50 opcodes"):
+        read_state_dict(_saved(state, _use_new_zipfile_serialization=False))
+
+
+@pytest.mark.parametrize("dtype", [torch.float8_e4m3fn, torch.float8_e5m2], ids=["e4m3fn", "e5m2"])
+def test_float8_weights_load_and_their_nan_is_found(dtype):
+    model = nn.Linear(2, 2)
+    weight = torch.tensor([[0.5, 1.0], [2.0, float("nan")]]).to(dtype)
+    report = apply_state_dict(model, {"weight": weight, "bias": torch.zeros(2).to(dtype)}, source="f8.pt")
+    assert report.nonfinite == ("weight",)
+    assert model.weight[0].tolist() == [0.5, 1.0] and model.weight[1, 1].isnan()
+
+
+def test_unreadable_dtypes_are_one_line():
+    model = nn.Linear(2, 2)
+    packed = torch.zeros(2, 2, dtype=torch.uint8).view(torch.float4_e2m1fn_x2)
+    with pytest.raises(CheckpointError) as info:
+        apply_state_dict(model, {"weight": packed, "bias": torch.zeros(2)}, source="f4.pt")
+    message = _one_line_error(info)
+    assert message.startswith("f4.pt") and "float4_e2m1fn_x2" in message
+
+
+@pytest.mark.parametrize("payload, words", [
+    ((bytearray, (10**10,)), "its pickle claims 10.0 GB"),
+    ((torch.FloatTensor, (10**10,)), "it needs torch.FloatTensor"),
+    ((torch.zeros, (10**10,)), "it needs builtins.getattr"),  # how pickle names a torch function
+    ((torch.Size, ((2, 2),)), "'w' is a Size, not a tensor"),  # allowed and harmless: then not a state_dict
+], ids=["bytearray", "tensor-class", "torch-function", "size"])
+def test_pickled_calls_are_budgeted_or_refused_without_running(payload, words):
+    class Call:
+        def __reduce__(self):
+            return payload
+
+    with pytest.raises(CheckpointError, match=re.escape(words)):
+        read_state_dict(_saved({"w": Call()}), name="p.pt")
+
+
+def test_names_with_control_characters_are_escaped_in_messages_and_reports():
+    state = {"ok": torch.zeros(1), "bad\nkey\x1b[1m": torch.zeros(1)}
+    with pytest.raises(CheckpointError) as info:
+        apply_state_dict(nn.Linear(1, 1), state, source="c\x1b]0;x\x07.pt")
+    message = _one_line_error(info)
+    assert "\x1b" not in message and "c\\x1b]0;x\\x07.pt" in message and "bad\\nkey\\x1b[1m" in message
+    report = apply_state_dict(nn.Linear(1, 1), state, strict=False, source="s.pt")
+    assert all("\x1b" not in line and "\n" not in line for line in report.lines())

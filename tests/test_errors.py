@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wavevis.errors import one_line
+from wavevis.errors import escape, one_line
 
 LONG = "x" * 200
 
@@ -27,3 +27,29 @@ LONG = "x" * 200
 ])
 def test_one_line(exc, kwargs, expected):
     assert one_line(exc, **kwargs) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("photo.png", "photo.png"),
+    ("café · 写真.png", "café · 写真.png"),  # printable text of any script stays
+    ("a b", "a b"),
+    ("a\nb", "a\\nb"),
+    ("a\rb\tc", "a\\rb\\tc"),
+    ("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m"),
+    ("bell\x07", "bell\\x07"),
+    ("del\x7f", "del\\x7f"),
+    ("c1\x9b", "c1\\x9b"),
+    ("photo\u202egnp.exe", "photo\\u202egnp.exe"),  # right-to-left override
+    ("zero\u200bwidth", "zero\\u200bwidth"),
+    ("line\u2028sep", "line\\u2028sep"),
+    ("bytes\udcff", "bytes\\udcff"),  # an undecodable byte of a file name (surrogateescape)
+    ("nbsp\u00a0", "nbsp\\xa0"),
+], ids=["plain", "unicode", "space", "newline", "cr-tab", "esc", "bel", "del", "c1-csi", "bidi", "zero-width",
+        "line-separator", "surrogate", "nbsp"])
+def test_escape(text, expected):
+    assert escape(text) == expected
+    assert escape(expected) == expected  # idempotent: a message escaped twice reads the same
+
+
+def test_one_line_escapes_what_it_quotes():
+    assert one_line(ValueError("bad \x1b[2J name")) == "ValueError: bad \\x1b[2J name"

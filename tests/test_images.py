@@ -398,3 +398,125 @@ def test_odd_images_load_or_are_too_small(
     assert x.dtype == torch.float32 and torch.isfinite(x).all()
     if normalize == "unit":
         assert 0 <= x.min() and x.max() <= 1
+
+
+# --- issue 13: reads that check the file first, memory budgeted by pixel mode -----------------------
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import wavevis.images as images_module  # noqa: E402
+from corpus import HOSTILE_IMAGES, encode, good_image, png_claiming  # noqa: E402
+from wavevis.images import decode_bytes  # noqa: E402
+
+
+@pytest.fixture
+def small_strips(monkeypatch):
+    """Strips of 100 pixels, so a small image is converted in many strips (the last one partial)."""
+    monkeypatch.setattr(images_module, "_STRIP_PIXELS", 100)
+
+
+@pytest.mark.parametrize("strips", [False, True], ids=["one-strip", "many-strips"])
+def test_16_bit_gray_is_scaled_exactly_as_round_v_255_over_65535(strips, request):
+    if strips:
+        request.getfixturevalue("small_strips")
+    values = np.random.default_rng(3).integers(0, 65536, (37, 23), dtype=np.uint16)
+    values[0, :4] = [0, 128, 129, 65535]  # round(128/257) = 0, round(129/257) = 1
+    got = np.asarray(decode_image(encode(Image.fromarray(values), "PNG")).image)
+    expected = np.rint(values.astype(np.float64) * 255 / 65535).astype(np.uint8)  # numpy, in float64
+    assert (got == expected[..., None]).all()
+    assert got[0, :4, 0].tolist() == [0, 0, 1, 255]
+
+
+def test_float_gray_with_nan_is_stretched_from_its_finite_range(small_strips):
+    values = np.linspace(-2.0, 6.0, 17 * 11, dtype=np.float32).reshape(17, 11)
+    values[3, 4], values[9, 1] = np.nan, np.inf
+    decoded = decode_image(encode(Image.fromarray(values, "F"), "TIFF"))
+    finite = np.where(np.isfinite(values), values, 0.0).astype(np.float64)
+    expected = np.clip(np.rint((finite + 2.0) * (255.0 / 8.0)), 0, 255).astype(np.uint8)
+    assert (np.asarray(decoded.image)[..., 0] == expected).all()
+    assert any("stretched from their range [-2, 6]" in n and "NaN/inf pixels set to 0" in n for n in decoded.notices)
+
+
+def test_transparency_composited_a_strip_at_a_time_equals_pillow_on_the_whole_image(small_strips):
+    rgba = np.random.default_rng(4).integers(0, 256, (29, 31, 4), dtype=np.uint8)
+    image = Image.fromarray(rgba, "RGBA")
+    white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    expected = np.asarray(Image.alpha_composite(white, image).convert("RGB"))  # Pillow, whole image
+    decoded = decode_image(encode(image, "PNG"))
+    assert (np.asarray(decoded.image) == expected).all()
+    assert "transparent areas composited onto white" in decoded.notices
+
+
+@pytest.mark.parametrize("mode, per_pixel", [
+    ("RGB", 4 + 16), ("L", 1 + 4 + 16), ("I;16", 2 + 1 + 4 + 16), ("RGBA", 4 + 4 + 16), ("F", 4 + 1 + 4 + 16),
+])
+def test_decode_bytes_counts_each_mode_by_hand(mode, per_pixel):
+    # A 10×10 image fits one strip: decoded + 8-bit gray copy + RGB result + 16 bytes of working strip.
+    assert decode_bytes(mode, 10, 10) == 100 * per_pixel
+
+
+def test_a_header_over_the_decode_budget_is_refused_before_decoding():
+    data = png_claiming(6000, 6000)  # RGB: 36e6 × 4 = 144 MB decoded + 16 × 2²² = 67.1 MB of working strip
+    message = _refusal(data, name="wide.png", max_decode_bytes=100 * 2**20)
+    assert message.startswith("wide.png is 6000×6000 RGB: decoding it takes ~211.1 MB, over the 104.9 MB limit")
+
+
+@pytest.mark.parametrize("limit, ok", [(None, True), (10**6, True), (1000, False)], ids=["none", "above", "below"])
+def test_max_bytes_refuses_a_file_by_its_size_before_reading(tmp_path, limit, ok):
+    path = tmp_path / "photo.png"
+    path.write_bytes(good_image(64, 64))
+    if ok:
+        assert decode_image(path, max_bytes=limit).image.size == (64, 64)
+    else:
+        size = path.stat().st_size
+        assert _refusal(path, max_bytes=limit).startswith(f"photo.png is {size / 1000:.1f} kB, over the 1.0 kB limit")
+
+
+def test_a_corrupt_exif_is_a_note_and_no_warning_escapes():
+    case = next(c for c in HOSTILE_IMAGES if c.id == "corrupt-exif")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        decoded = decode_image(case.make(Path()))
+    assert not caught, [str(w.message) for w in caught]
+    assert decoded.notices == ("EXIF data is corrupt: orientation not applied, image used as stored",)
+
+
+def test_a_fifo_is_refused_as_a_fifo_not_as_missing(tmp_path):
+    fifo = tmp_path / "photo.png"
+    os.mkfifo(fifo)
+    assert _refusal(fifo).startswith(f"{fifo} is a FIFO (named pipe), not a regular file")
+
+
+def test_control_characters_in_a_name_are_escaped():
+    message = _refusal(b"", name="a\nb\x1b[31m")
+    assert message.startswith("a\\nb\\x1b[31m is empty")
+
+
+_PEAK = r"""
+import io, sys
+import numpy as np
+from PIL import Image
+from wavevis.images import decode_image
+values = (np.arange(4000, dtype=np.uint32)[None, :] * 16 + np.arange(4000, dtype=np.uint32)[:, None]).astype(np.uint16)
+buf = io.BytesIO(); Image.fromarray(values).save(buf, "PNG", compress_level=1); data = buf.getvalue()
+del values, buf
+hwm = lambda: int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) * 1024
+open("/proc/self/clear_refs", "w").write("5"); before = hwm()
+decode_image(data)
+print(hwm() - before)
+"""
+
+
+@pytest.mark.slow
+def test_a_16_bit_image_decodes_within_its_budget():
+    """4000² 16-bit gray: 32 MB decoded, 16 MB as 8 bits, 64 MB as RGB (Pillow keeps 4 bytes a pixel):
+    the peak stays near decode_bytes' 176 MB (a float64 copy alone would take 128 MB more)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-c", _PEAK], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    peak = int(done.stdout)
+    assert peak < 1.25 * decode_bytes("I;16", 4000, 4000), f"{peak / 2**20:.0f} MB"
