@@ -9,6 +9,7 @@ from typing import Sequence
 import torch.nn as nn
 
 from .checkpoints import LoadReport
+from .claims import DEFAULT_MAX_MEMORY
 from .errors import ModelSpecError
 from .loading import MAX_CLASSES, load_model_with_report
 from .models import INITS, MAX_SEED, list_models
@@ -81,12 +82,15 @@ class ModelConfig:
         """How labels and messages name the weights: an upload's file name, or the path."""
         return self.weights_name or self.weights
 
-    def load(self, data: bytes | None = None, *, max_bytes: int | None = None) -> tuple[nn.Module, LoadReport | None]:
+    def load(
+        self, data: bytes | None = None, *, max_bytes: int | None = None, max_memory: int | None = DEFAULT_MAX_MEMORY,
+    ) -> tuple[nn.Module, LoadReport | None]:
         """Build the model (eval mode) and load its weights; the LoadReport is None without weights.
 
         Args:
             data: the uploaded checkpoint bytes when `weights` is "sha256:…" (required then).
             max_bytes: refuse a checkpoint larger than this.
+            max_memory: what the checkpoint may make wavevis allocate (see `read_state_dict`).
         """
         weights: bytes | str | None = self.weights
         if self.uploaded:
@@ -96,6 +100,7 @@ class ModelConfig:
         return load_model_with_report(
             self.model, weights, pool=self.pool, wavelet=self.wavelet, num_classes=self.num_classes,
             init=self.init, seed=self.seed, max_bytes=max_bytes, weights_name=self.weights_name,
+            max_memory=max_memory,
         )
 
 

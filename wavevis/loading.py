@@ -19,6 +19,7 @@ from typing import BinaryIO
 import torch.nn as nn
 
 from .checkpoints import LoadReport, apply_state_dict, read_state_dict, source_name
+from .claims import DEFAULT_MAX_MEMORY
 from .errors import ModelSpecError, escape, one_line, reraise_interrupts
 from .models import MAX_SEED, build_model, list_models, seeded
 
@@ -224,15 +225,15 @@ def load_model_with_report(
     spec: str = "wavevgg", weights: Weights | None = None, *, pool: str = "wave-ll",
     wavelet: str = "haar", num_classes: int = 7, init: str = "xavierUniform",
     seed: int | None = 0, strict: bool = True, max_bytes: int | None = None,
-    weights_name: str | None = None,
+    weights_name: str | None = None, max_memory: int | None = DEFAULT_MAX_MEMORY,
 ) -> tuple[nn.Module, LoadReport | None]:
     """Like `load_model`, also returning the checkpoint's LoadReport (None without weights)."""
     model = _build(spec, pool=pool, wavelet=wavelet, num_classes=num_classes, init=init, seed=seed)
     report = None
     if weights is not None:
-        state = read_state_dict(weights, name=weights_name, max_bytes=max_bytes)
+        state = read_state_dict(weights, name=weights_name, max_bytes=max_bytes, max_memory=max_memory)
         source = source_name(weights, weights_name)
-        report = apply_state_dict(model, state, strict=strict, model_name=spec, source=source)
+        report = apply_state_dict(model, state, strict=strict, model_name=spec, source=source, max_memory=max_memory)
     return model.eval(), report
 
 
@@ -240,7 +241,7 @@ def load_model(
     spec: str = "wavevgg", weights: Weights | None = None, *, pool: str = "wave-ll",
     wavelet: str = "haar", num_classes: int = 7, init: str = "xavierUniform",
     seed: int | None = 0, strict: bool = True, max_bytes: int | None = None,
-    weights_name: str | None = None,
+    weights_name: str | None = None, max_memory: int | None = DEFAULT_MAX_MEMORY,
 ) -> nn.Module:
     """Build a model from a spec and optionally load weights into it safely.
 
@@ -259,7 +260,9 @@ def load_model(
         seed: torch seed for the initialisation (custom models too; the global RNG is left
             untouched); None draws from the global RNG.
         strict: every checkpoint key and shape must fit the model.
-        max_bytes: refuse larger checkpoints; None for no limit.
+        max_bytes: refuse larger checkpoints; None: `max_memory` bounds the file size.
+        max_memory: what the checkpoint may make wavevis allocate for its tensors, counted from
+            its metadata before anything is materialised (see `read_state_dict`); None for no limit.
         weights_name: how messages call the checkpoint (e.g. an upload's file name when `weights`
             is bytes); defaults to the file's base name, else "checkpoint".
 
@@ -267,12 +270,13 @@ def load_model(
         The model, in eval mode.
 
     Raises:
-        ModelSpecError: the spec does not give an nn.Module.
-        CheckpointError: the weights cannot be read safely or do not fit.
+        ModelSpecError: the spec does not give an nn.Module, or num_classes/seed are out of range.
+        CheckpointError: the weights cannot be read safely, claim more memory than allowed, or do
+            not fit.
     """
     model, _ = load_model_with_report(
         spec, weights, pool=pool, wavelet=wavelet, num_classes=num_classes, init=init,
-        seed=seed, strict=strict, max_bytes=max_bytes, weights_name=weights_name,
+        seed=seed, strict=strict, max_bytes=max_bytes, weights_name=weights_name, max_memory=max_memory,
     )
     return model
 
