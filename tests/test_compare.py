@@ -58,7 +58,7 @@ def test_parse_config_changes_only_the_named_keys(tmp_path):
     ("wave-cat", "is not key=value"),
     ("", "empty --compare spec"),
     ("seed=x", "not an integer"),
-    ("num-classes=0", "positive integer"),
+    ("num-classes=0", "must be an integer from 1 to 100,000"),
     ("init=he", "unknown init"),
     ("weights=missing.pt", "does not exist"),
     ("model=", "empty model="),

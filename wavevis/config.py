@@ -10,7 +10,7 @@ import torch.nn as nn
 
 from .checkpoints import LoadReport
 from .claims import DEFAULT_MAX_MEMORY
-from .errors import ModelSpecError
+from .errors import ModelSpecError, escape
 from .loading import MAX_CLASSES, load_model_with_report
 from .models import INITS, MAX_SEED, list_models
 from .pooling import POOLS
@@ -137,8 +137,10 @@ def _value(key: str, text: str, spec: str) -> object:
     if key == "weights":
         if text.lower() in ("", "none"):
             return None
-        if not os.path.isfile(text):
-            raise ModelSpecError(f"checkpoint {text} in --compare {spec!r} does not exist: give a .pt/.pth/.safetensors file")
+        if not os.path.exists(text):  # what exists but is no regular file is refused, named, when read
+            raise ModelSpecError(
+                f"checkpoint {escape(text)} in --compare {spec!r} does not exist: give a .pt/.pth/.safetensors file"
+            )
         return text
     if not text:
         raise ModelSpecError(f"empty {key}= in --compare {spec!r}: give a value")

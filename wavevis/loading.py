@@ -21,6 +21,7 @@ import torch.nn as nn
 from .checkpoints import LoadReport, apply_state_dict, read_state_dict, source_name
 from .claims import DEFAULT_MAX_MEMORY
 from .errors import ModelSpecError, escape, one_line, reraise_interrupts
+from .files import file_kind
 from .models import MAX_SEED, build_model, list_models, seeded
 
 __all__ = ["MAX_CLASSES", "describe_spec", "load_model", "load_model_with_report", "resolve_spec"]
@@ -68,7 +69,11 @@ def _on_path(directory: str) -> Iterator[None]:
 def _import_file(path: str, spec: str) -> ModuleType:
     """The module of a model file, imported again only when the file changed since."""
     if not os.path.isfile(path):
-        where = "is a directory" if os.path.isdir(path) else "not found"
+        where = (
+            "is a directory" if os.path.isdir(path)
+            else f"is {file_kind(os.stat(path).st_mode)}, not a regular file" if os.path.exists(path)
+            else "not found"
+        )
         raise ModelSpecError(f"model file {escape(path)} {where} (in spec {spec!r}): give the path of a .py file")
     path = os.path.abspath(path)
     real = os.path.realpath(path)
