@@ -270,3 +270,19 @@ def test_a_call_with_an_empty_output_gives_no_row():
     model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(0)).eval()
     rows = analyze(model, torch.rand(1, 3, 8, 8)).rows()
     assert [r["layer"] for r in rows] == ["0", "1"]  # the 4×0×0 pool output holds no values
+
+
+def test_require_calls_refuses_a_model_of_functional_calls_only():
+    import torch.nn.functional as F
+
+    from wavevis.errors import AnalysisError
+    from wavevis.report import analyze
+
+    class Functional(nn.Module):
+        def forward(self, x):
+            return F.relu(x)
+
+    x = torch.zeros(1, 3, 8, 8)
+    assert analyze(Functional(), x).calls == []  # allowed by default: an API caller may want it
+    with pytest.raises(AnalysisError, match="^the model recorded no layer: .*F.relu"):
+        analyze(Functional(), x, require_calls=True)

@@ -19,7 +19,7 @@ from . import __version__
 from .checkpoints import CHECKPOINT_EXTENSIONS
 from .compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, MODEL_COLUMN
 from .config import CONFIG_KEYS, ModelConfig, config_label, config_labels, parse_config
-from .errors import AnalysisError, ImageError, Terminated, WavevisError, escape
+from .errors import ImageError, Terminated, WavevisError, escape
 from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, CsvRows, JsonRows
 from .findings import Diagnosis, examine
 from .images import (
@@ -300,15 +300,9 @@ def _reports(
                     progress_open = False
                 stderr.writelines(f"note: {escape(path.name)}: {notice}\n" for notice in notices)
             try:
-                report = analyze(model, x.to(device), images=[str(path)])
+                report = analyze(model, x.to(device), images=[str(path)], require_calls=True)
             except WavevisError as exc:  # name the file: in a folder run it is one of many
-                raise type(exc)(f"{escape(path)}: {exc}") from None
-            if not report.calls:
-                raise AnalysisError(
-                    f"{escape(path)}: {label or 'the model'} recorded no layer: wavevis records nn.Conv2d, "
-                    "activation and pooling modules (functional calls such as F.relu are not seen), so there "
-                    "are no rows to write; build the model from such modules"
-                )
+                raise type(exc)(f"{escape(path)}: {label + ': ' if label else ''}{exc}") from None
         except BaseException:
             if progress_open:
                 stderr.write("\n")  # the error goes on a line of its own
@@ -329,7 +323,8 @@ def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     columns = COMPARE_COLUMNS if several else LAYER_COLUMNS
     read = [(escape(path), path) for path in paths]
     read += [(f"--weights {escape(c.weights)}", c.weights) for c in configs if c.weights]
-    read += [(f"--model {escape(c.model)}", c.model.rpartition(":")[0]) for c in configs if ":" in c.model]
+    read += [(f"--model {escape(c.model)}", c.model.rpartition(":")[0]) for c in configs
+             if c.model.rpartition(":")[0].endswith(".py")]
     with DeferredOutputs(read) as outputs:
         layer_csv = CsvRows(outputs.open(args.out, "--out", stdout), columns)
         json_file = outputs.open(args.json, "--json") if args.json else None

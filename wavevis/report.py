@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from .capture import CallRecord, capture, model_lock
+from .errors import AnalysisError
 from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv, rows_to_json
 from .pooling import wavelet_pool_subbands
 from .records import Bands, CallInfo, LayerStats
@@ -285,6 +286,7 @@ def analyze(
     *,
     images: Sequence[str] | None = None,
     keep_maps: bool = False,
+    require_calls: bool = False,
 ) -> Report:
     """Run the model once on a batch and record every conv, activation and pooling call.
 
@@ -295,12 +297,24 @@ def analyze(
         keep_maps: keep every call's output in memory for fast display; otherwise maps are
             recomputed on demand (one forward pass per request) and memory stays near a plain
             forward's.
+        require_calls: raise instead of returning a report without a single recorded call (a
+            model of functional calls only), which would give a CSV of headers alone.
 
     Returns:
         The Report.
+
+    Raises:
+        AnalysisError: the forward pass raised (anything, SystemExit included; the message names
+            the layer), or `require_calls` and no call was recorded.
     """
     names = list(images) if images is not None else [str(i) for i in range(x.shape[0])]
     if len(names) != x.shape[0]:
         raise ValueError(f"{len(names)} image names for a batch of {x.shape[0]}")
     records = capture(model, x, keep_maps=keep_maps)
+    if require_calls and not records:
+        raise AnalysisError(
+            "the model recorded no layer: wavevis records nn.Conv2d, activation and pooling modules "
+            "(functional calls such as F.relu are not seen), so there are no rows to show; build the "
+            "model from such modules"
+        )
     return Report(records, names, tuple(x.shape), model, x)
