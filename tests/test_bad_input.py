@@ -233,6 +233,7 @@ PEAK_CASES = [("checkpoint", c.id) for c in HOSTILE_CHECKPOINTS if c.outcome == 
 ]
 
 
+@pytest.mark.slow  # one fresh process for every case: ~5 s, most of it importing torch
 @pytest.mark.parametrize("kind, case_id", PEAK_CASES, ids=[f"{k}-{i}" for k, i in PEAK_CASES])
 def test_refusals_allocate_nothing_the_file_claims(refusal_peaks, kind: str, case_id: str) -> None:
     message, peak = refusal_peaks[(kind, case_id)]
