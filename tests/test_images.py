@@ -409,7 +409,7 @@ import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import wavevis.images as images_module  # noqa: E402
-from corpus import HOSTILE_IMAGES, encode, good_image, png_claiming  # noqa: E402
+from corpus import HOSTILE_IMAGES, encode, good_image  # noqa: E402
 from wavevis.images import decode_bytes  # noqa: E402
 
 

@@ -100,8 +100,6 @@ def test_a_stream_that_fails_at_the_end_keeps_the_files_unreplaced(tmp_path):
 
 # -- issue 13: collisions, long names, full disks ------------------------------------------------------
 
-from pathlib import Path  # noqa: E402
-
 from wavevis.errors import OutputError  # noqa: E402
 from wavevis.outputs import same_file  # noqa: E402
 
