@@ -193,8 +193,11 @@ def test_every_csv_value_equals_numpy_from_raw_activations(make):
 
 def test_csv_headers_are_the_contract():
     report = analyze(PlusMinus(), RAMP)
-    # The contract columns in order, then wavevis's extra column(s).
-    assert report.to_csv().splitlines()[0] == ",".join(LAYER_COLUMNS + ("mean_abs", "discarded_fraction_ac"))
+    # The contract columns in order, then wavevis's extra column(s): README "Metrics" and "Which
+    # layers count as wavelet pools".
+    extra = ("mean_abs", "discarded_fraction_ac", "levels", "in_detail_energy_1", "in_detail_energy_2",
+             "in_detail_energy_3", "note")
+    assert report.to_csv().splitlines()[0] == ",".join(LAYER_COLUMNS + extra)
     assert report.to_channel_csv().splitlines()[0] == ",".join(CHANNEL_COLUMNS)
     assert LAYER_COLUMNS[:3] == ("image", "index", "layer") and LAYER_COLUMNS[-1] == "discarded_fraction"
 

@@ -6,14 +6,19 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Sequence
+
 import numpy as np
 import torch
 import torch.nn as nn
 
 from .errors import AnalysisError, escape, one_line, reraise_interrupts
 from .pooling import WavePool2d, is_wavelet_pool, wavelet_pool_subbands, wavelet_pools
+from .probe import probe_energies
 from .records import Bands, CallInfo, Kind
+from .sites import ModelPools, PoolCall, find_pools
 from .stats import ChannelStats, as_chw, map_stats
+from .structure import output_maps
 from .wavelets import SUBBANDS, Subbands, analysis_filters
 
 __all__ = ["ACTIVATIONS", "CallRecord", "capture", "classify_module", "hookable_layers", "model_lock"]
@@ -48,12 +53,14 @@ def classify_module(module: nn.Module) -> Kind | None:
     return None
 
 
-def _targets(model: nn.Module) -> list[tuple[str, nn.Module, Kind]]:
-    """(dotted name, module, kind) of every recorded module; wavelet pools' own convs excluded."""
+def _targets(model: nn.Module, found: ModelPools | None = None) -> list[tuple[str, nn.Module, Kind]]:
+    """(dotted name, module, kind) of every module recorded by kind; wavelet pools' own modules
+    excluded, and pools recognised by probing (hooked on their own)."""
     pools = [name for name, _ in wavelet_pools(model)]
+    inside = {id(m) for p in (found.pools if found else ()) if p.probe is not None for m in p.module.modules()}
     targets: list[tuple[str, nn.Module, Kind]] = []
     for name, module in model.named_modules():
-        if any(name.startswith(p + ".") for p in pools):
+        if any(name.startswith(p + ".") for p in pools) or id(module) in inside:
             continue
         kind = classify_module(module)
         if kind is not None:
@@ -80,6 +87,9 @@ class CallRecord:
     passes: Bands | None = None  # bands a wavelet pool passes on; None if unrecognised
     maps: torch.Tensor | None = None  # (B, C, H, W) output, when kept
     pool_input: torch.Tensor | None = None  # (B, C, H, W) input of a wavelet pool, when kept
+    in_levels: list[np.ndarray] | None = None  # per image (C, J, 4) energies of each level's bands
+    pool: PoolCall | None = None  # the wavelet pool call, as found (its module, probe, bands used)
+    note: str | None = None  # what a downsampling layer is, when it is no wavelet pool
 
 
 def _is_exact_haar(module: nn.Module) -> bool:
@@ -132,9 +142,12 @@ def _refuse_growing_pool(name: str, x: torch.Tensor, out: torch.Tensor) -> None:
 class _Capture:
     keep_maps: bool
     only: int | None = None
+    found: ModelPools = field(default_factory=ModelPools)
     records: list[CallRecord] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     index: int = 0
+    depth: int = 0  # wavelet pool calls open right now: calls inside one belong to it
+    thread: int = field(default_factory=threading.get_ident)
     # The last recorded output, its version and stats: a Haar pool reading that very tensor
     # reuses the probe's band energies instead of transforming it again.
     last: tuple[torch.Tensor, int, list[ChannelStats]] | None = None
@@ -147,21 +160,82 @@ class _Capture:
             return None
         return stats
 
-    def hook(self, name: str, kind: Kind, exact_haar: bool, module: nn.Module, inputs, output) -> None:
-        if not isinstance(output, torch.Tensor) or output.dim() < 2 or output.numel() == 0:
-            return  # nothing per image to describe (an empty output has no values)
-        if kind in ("pool", "wavepool") and inputs and isinstance(inputs[0], torch.Tensor):
-            _refuse_growing_pool(name, inputs[0], output)
+    def enter(self, module: nn.Module, inputs) -> None:
+        if threading.get_ident() == self.thread:
+            self.depth += 1
+
+    def _next(self, name: str) -> tuple[int, int] | None:
+        """(call number, forward index) of a recorded call; None when only another one is wanted."""
         call = self.calls.get(name, 0) + 1
         self.calls[name] = call
         index = self.index
         self.index += 1
+        return call, index
+
+    def pool_hook(self, name: str, module: nn.Module, inputs, output) -> None:
+        """A call of a pool recognised by probing: its output maps, and its input's bands through its
+        own recovered filters."""
+        if threading.get_ident() != self.thread:
+            return
+        self.depth -= 1
+        if self.depth > 0:
+            return
+        calls = self.calls.get(name, 0) + 1
+        site = self.found.pool(module, calls)
+        maps = output_maps(output)
+        x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+        if site is None or site.probe is None or maps is None or maps.dim() < 2 or maps.numel() == 0 or x is None:
+            self.calls[name] = calls
+            return
+        if isinstance(output, torch.Tensor):
+            _refuse_growing_pool(name, x, output)
+        call, index = self._next(name)
+        if self.only is not None and index != self.only:
+            return
+        channels, height, width = as_chw(maps[0]).shape
+        info = CallInfo(index, name, call, "wavepool", type(module).__name__, channels, height, width)
+        record = CallRecord(info, [], passes=site.passes, pool=site, note=site.probe.note)
+        if self.only is not None:
+            record.pool_input, record.maps = x.detach().clone(), maps.detach().clone()
+            self.records.append(record)
+            return
+        record.stats = [map_stats(y) for y in maps]
+        probed = self._reused_stats(x) or [map_stats(image) for image in x.detach()]
+        record.in_ac = [st.ac if st.ac is not None else np.zeros(st.channels) for st in probed]
+        with torch.no_grad():
+            levels = probe_energies(site.probe, x.detach(), wavelet=site.probe.wavelet or "haar")  # (N, C, J, 4)
+        record.in_levels = list(levels)
+        record.in_bands = [np.concatenate([e[:, -1, :1], e[:, :, 1:].sum(axis=1)], axis=1) for e in levels]
+        if self.keep_maps:
+            record.pool_input, record.maps = x.detach().clone(), maps.detach().clone()
+        self.records.append(record)
+        self.last = (maps, maps._version, record.stats) if isinstance(output, torch.Tensor) else None
+
+    def hook(self, name: str, kind: Kind, exact_haar: bool, module: nn.Module, inputs, output) -> None:
+        if threading.get_ident() != self.thread:
+            return
+        if kind == "wavepool":
+            self.depth -= 1
+        if self.depth > 0:
+            return  # inside a wavelet pool's call: part of it
+        note = None
+        if kind == "pool" and not isinstance(module, _POOLS):
+            other = self.found.other(module, self.calls.get(name, 0) + 1)
+            note = other.probe.note if other is not None else None
+            output = output_maps(output)
+            if output is None:
+                return
+        if not isinstance(output, torch.Tensor) or output.dim() < 2 or output.numel() == 0:
+            return  # nothing per image to describe (an empty output has no values)
+        if kind in ("pool", "wavepool") and inputs and isinstance(inputs[0], torch.Tensor):
+            _refuse_growing_pool(name, inputs[0], output)
+        call, index = self._next(name)
         if self.only is not None and index != self.only:
             return
         channels, height, width = as_chw(output[0]).shape  # as the statistics see each image
         info = CallInfo(index, name, call, kind, type(module).__name__, channels, height, width)
         stats = [map_stats(y) for y in output] if self.only is None else []
-        record = CallRecord(info, stats)
+        record = CallRecord(info, stats, note=note)
         if kind == "wavepool" and inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].dim() == 4:
             x = inputs[0]
             if self.only is not None:  # a re-run for this call's maps: no statistics needed
@@ -228,28 +302,44 @@ def model_lock(model: nn.Module) -> threading.Lock:
 
 def capture(
     model: nn.Module, x: torch.Tensor, *, keep_maps: bool = False, only: int | None = None,
+    pools: Sequence[str] | None = None,
 ) -> list[CallRecord]:
     """Run `model(x)` once under no_grad and record every conv, activation and pooling call.
+
+    Wavelet pools are found by behaviour first (`sites.find_pools`: once per model, cached), so
+    pools that are no submodule, that return tuples or that store no filters are recorded too.
 
     Args:
         model: any nn.Module; it is run as it is (call `.eval()` first for inference behaviour).
         x: the batch, e.g. (B, 3, H, W).
         keep_maps: keep a copy of every call's output (and every wavelet pool's input).
         only: record just the call with this forward index, keeping its maps and no statistics.
+        pools: names of layers to treat as wavelet pools whatever their filters (`--pool-layer`).
 
     Returns:
         One CallRecord per recorded call, in forward order.
 
     Raises:
-        AnalysisError: the forward pass raised; every hook is removed first.
+        AnalysisError: the forward pass raised (every hook is removed first), or a name in `pools`
+            is no linear 2× downsampler.
     """
-    state = _Capture(keep_maps=keep_maps or only is not None, only=only)
     with model_lock(model):
+        found = find_pools(model, x, pools=pools)
+        state = _Capture(keep_maps=keep_maps or only is not None, only=only, found=found)
+        names = {id(p.module): p.name for p in found.pools}
         handles = []
         try:
-            for name, module, kind in _targets(model):
+            for name, module, kind in _targets(model, found):
                 exact = kind == "wavepool" and _is_exact_haar(module)
+                if kind == "wavepool":
+                    handles.append(module.register_forward_pre_hook(state.enter))
                 handles.append(module.register_forward_hook(partial(state.hook, name, kind, exact)))
+            for module in found.modules:
+                if any(p.probe is not None for p in found.pools if p.module is module):
+                    handles.append(module.register_forward_pre_hook(state.enter))
+                    handles.append(module.register_forward_hook(partial(state.pool_hook, names[id(module)])))
+            for other in {id(o.module): o for o in found.others if o.row}.values():
+                handles.append(other.module.register_forward_hook(partial(state.hook, other.name, "pool", False)))
             with torch.no_grad():
                 model(x)
         except AnalysisError:

@@ -2,231 +2,33 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Callable, Literal, Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 import pywt
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
+from .bandkernels import band_label, expected_bank, family_order, match_kernel, name_bands, trim
 from .errors import one_line
-from .filterbank import FILTER_TOL, BandMatch
-from .wavelets import SUBBANDS, WAVELETS, _filter_bank
+from .structure import Leaf, level_of, output_leaves
+from .wavelets import SUBBANDS, Subbands, periodic_extend
 
-__all__ = [
-    "Leaf", "LevelBank", "Probe", "ProbeKind", "band_label", "expected_bank", "level_of", "match_kernel",
-    "orientation_scores", "output_leaves", "output_maps", "probe_module", "replace_leaves", "trim",
-]
+__all__ = ["LevelBank", "Probe", "ProbeKind", "probe_energies", "probe_module", "probe_subbands"]
 
 ProbeKind = Literal["wavelet", "filterbank", "resample", "nonlinear", "not-shift", "no-downsampling", "error"]
 
 # A class name that says "wavelet pool": a linear filter bank so named is a pool even when none of its
 # filters equals a wavelet's (a broken one), so that its checks can say what is wrong.
 _NAME_HINT = re.compile(r"wave|haar|dwt", re.I)
-# Names a module may give its bands (dict keys, NamedTuple fields) → the band they claim, by the
-# README's contract; PyWavelets/ptwt call the details horizontal (= −HL), vertical (= −LH), diagonal.
-_CLAIMS = {"ll": "LL", "lh": "LH", "hl": "HL", "hh": "HH", "horizontal": "HL", "vertical": "LH",
-           "diagonal": "HH", "approx": "LL", "approximation": "LL"}
-_MAX_LEVELS = 5
 _CHUNK = 1 << 23  # elements per probe batch
 
 
 def _tol(dtype: torch.dtype) -> float:
     return {torch.float64: 1e-9, torch.float32: 1e-4}.get(dtype, 2e-2)
-
-
-# -- output structure ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Leaf:
-    """One tensor inside a module's output.
-
-    Attributes:
-        path: keys/indices from the output down to it, e.g. (1, 0) for `yh[0]` of `(yl, yh)`.
-        label: the band its name claims (dict key or NamedTuple field), None when unnamed.
-        level: 2^-level is its size relative to the input (0: not downsampled).
-        maps: maps per image (all dims between batch and H, W flattened, e.g. C·3).
-    """
-
-    path: tuple
-    label: str | None
-    level: int
-    maps: int
-
-
-def _claim(name: object) -> str | None:
-    return _CLAIMS.get(str(name).lower()) if name is not None else None
-
-
-def output_leaves(out: object, path: tuple = (), label: str | None = None) -> list[tuple[tuple, str | None, torch.Tensor]]:
-    """(path, claimed band, tensor) of every tensor in a nested tuple/list/dict/NamedTuple output."""
-    if isinstance(out, torch.Tensor):
-        return [(path, label, out)]
-    found: list[tuple[tuple, str | None, torch.Tensor]] = []
-    if isinstance(out, dict):
-        for key, value in out.items():
-            found += output_leaves(value, (*path, key), _claim(key) or label)
-    elif isinstance(out, (tuple, list)):
-        fields = getattr(out, "_fields", None)
-        for i, value in enumerate(out):
-            own = _claim(fields[i]) if fields else None
-            found += output_leaves(value, (*path, i), own or label)
-    return found
-
-
-def replace_leaves(out: object, fn: Callable[[tuple, torch.Tensor], torch.Tensor], path: tuple = ()) -> object:
-    """The same nested output with every tensor replaced by fn(path, tensor)."""
-    if isinstance(out, torch.Tensor):
-        return fn(path, out)
-    if isinstance(out, dict):
-        return type(out)((k, replace_leaves(v, fn, (*path, k))) for k, v in out.items())
-    if isinstance(out, (tuple, list)):
-        items = [replace_leaves(v, fn, (*path, i)) for i, v in enumerate(out)]
-        if hasattr(out, "_fields"):
-            return type(out)(*items)
-        return type(out)(items)
-    return out
-
-
-def level_of(size_in: int, size_out: int) -> int:
-    """j such that size_out ≈ size_in / 2^j (boundary extension may add a few samples), or 0."""
-    best, best_gap = 0, math.inf
-    for j in range(1, _MAX_LEVELS + 1):
-        target = size_in / 2**j
-        if target < 1:
-            break
-        gap = size_out - target
-        if -1 <= gap <= 8 and abs(gap) < best_gap and size_out < size_in:
-            best, best_gap = j, abs(gap)
-    return best
-
-
-def output_maps(out: object) -> torch.Tensor | None:
-    """A call's output as one (N, K, h, w) tensor: a tensor as it is; for structured outputs, every
-    tensor of the first downsampled tensor's size, maps flattened and concatenated in output order."""
-    if isinstance(out, torch.Tensor):
-        return out
-    leaves = [t for _, _, t in output_leaves(out) if t.dim() >= 3 and t.is_floating_point()]
-    if not leaves:
-        return None
-    size = leaves[0].shape[-2:]
-    n = leaves[0].shape[0]
-    same = [t.reshape(n, -1, *size) for t in leaves if t.shape[-2:] == size and t.shape[0] == n]
-    return same[0] if len(same) == 1 else torch.cat(same, dim=1)
-
-
-# -- wavelet banks and orientation ------------------------------------------------------------------------
-
-
-def trim(kernel: np.ndarray, rel: float = 1e-5) -> tuple[np.ndarray, tuple[int, int]]:
-    """The kernel cropped to its nonzero taps, and the crop's start (row, column)."""
-    peak = float(np.abs(kernel).max()) if kernel.size else 0.0
-    if peak == 0:
-        return kernel[:0, :0], (0, 0)
-    rows = np.flatnonzero(np.abs(kernel).max(axis=1) > rel * peak)
-    cols = np.flatnonzero(np.abs(kernel).max(axis=0) > rel * peak)
-    return kernel[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1], (int(rows[0]), int(cols[0]))
-
-
-@lru_cache(maxsize=None)
-def _family_order() -> tuple[str, ...]:
-    rest = [w for w in pywt.wavelist(kind="discrete") if w not in WAVELETS and w != "db1"]
-    return (*WAVELETS, *rest)
-
-
-def _upsample(f: np.ndarray, step: int) -> np.ndarray:
-    up = np.zeros(step * (len(f) - 1) + 1)
-    up[::step] = f
-    return up
-
-
-@lru_cache(maxsize=None)
-def _level_filters(wavelet: str, level: int) -> tuple[np.ndarray, np.ndarray]:
-    """1-D effective (lo, hi) correlation filters of `level` cascaded stride-2 steps.
-
-    Two steps y1[p] = Σ lo[a]·x[2p + a], y2[q] = Σ f[b]·y1[2q + b] make one stride-4 filter
-    e[t] = Σ_b f[b]·lo[t − 2b]: lo convolved with f upsampled by 2.
-    """
-    lo, hi, _, _ = _filter_bank(wavelet)
-    eff_lo = np.array([1.0])
-    for j in range(level - 1):
-        eff_lo = np.convolve(eff_lo, _upsample(lo, 2**j))
-    step = 2 ** (level - 1)
-    return np.convolve(eff_lo, _upsample(lo, step)), np.convolve(eff_lo, _upsample(hi, step))
-
-
-@lru_cache(maxsize=None)
-def expected_bank(wavelet: str, level: int = 1) -> tuple[np.ndarray, ...]:
-    """The four analysis kernels (SUBBANDS order) of `wavelet` at `level`, on one common window."""
-    lo, hi = _level_filters(wavelet, level)
-    n = max(len(lo), len(hi))
-    lo, hi = np.pad(lo, (0, n - len(lo))), np.pad(hi, (0, n - len(hi)))
-    return tuple(np.outer(a, b) for a, b in ((lo, lo), (lo, hi), (hi, lo), (hi, hi)))
-
-
-def match_kernel(kernel: np.ndarray, expected: np.ndarray, band: str) -> BandMatch:
-    """`kernel` against one expected band kernel up to sign and flip (and scale), both trimmed first."""
-    k, _ = trim(kernel)
-    e, _ = trim(expected)
-    if k.shape != e.shape or not k.size:
-        return BandMatch(band, math.inf, 1, False, None)
-    best = BandMatch(band, math.inf, 1, False, None)
-    norm = float(np.linalg.norm(e))
-    for flipped, variant in ((False, e), (True, e[::-1, ::-1])):
-        for sign in (1, -1):
-            error = float(np.linalg.norm(k - sign * variant)) / norm
-            if error < best.error - 1e-12:
-                best = BandMatch(band, error, sign, flipped, None)
-    if best.error <= FILTER_TOL:
-        return best
-    k_norm = float(np.linalg.norm(k))
-    for flipped, variant in ((False, e), (True, e[::-1, ::-1])):
-        cos = float(np.sum(k * variant)) / (k_norm * norm) if k_norm else 0.0
-        if abs(cos) >= 1 - 1e-8:
-            return BandMatch(band, best.error, 1 if cos > 0 else -1, flipped, math.copysign(k_norm / norm, cos))
-    return best
-
-
-def orientation_scores(kernel: np.ndarray, level: int = 1) -> np.ndarray:
-    """How much the kernel responds as LL, LH, HL, HH (SUBBANDS order; they sum to 1).
-
-    Along each axis, "low" is the share of the kernel's power spectrum below π/2^level. LH is low
-    along rows (H) and high along columns (W): it responds to vertical edges and stripes.
-    """
-    grid = 128
-    power = np.abs(np.fft.fft2(kernel, s=(grid, grid))) ** 2
-    total = float(power.sum())
-    if total == 0:
-        return np.full(4, 0.25)
-    freq = np.abs(np.fft.fftfreq(grid)) * 2 * np.pi
-    edge = np.pi / 2**level
-    weight = np.where(np.isclose(freq, edge), 0.5, (freq < edge).astype(float))
-    low_h = float(power.sum(axis=1) @ weight) / total
-    low_w = float(power.sum(axis=0) @ weight) / total
-    return np.array([low_h * low_w, low_h * (1 - low_w), (1 - low_h) * low_w, (1 - low_h) * (1 - low_w)])
-
-
-def _name_bands(kernels: Sequence[np.ndarray], level: int) -> list[str]:
-    """Orientation names for the maps of one channel: the assignment with the best total response."""
-    scores = [orientation_scores(k, level) for k in kernels]
-    if len(scores) > 4:
-        return [SUBBANDS[int(np.argmax(s))] for s in scores]
-    from itertools import permutations
-
-    best = max(permutations(range(4), len(scores)), key=lambda p: sum(s[i] for s, i in zip(scores, p)))
-    return [SUBBANDS[i] for i in best]
-
-
-def band_label(band: str, level: int, levels: int) -> str:
-    """A band's name in `passes`: plain for one level; the final LL is "LL", details "LH1", "HL2", …"""
-    if levels == 1 or (band == "LL" and level == levels):
-        return band
-    return f"{band}{level}"
 
 
 # -- the result -------------------------------------------------------------------------------------------
@@ -596,7 +398,7 @@ def _named(banks: list[LevelBank], channels: int) -> list[LevelBank]:
         bands = [""] * len(bank.source)
         for c in range(channels):
             idx = [m for m in range(len(bank.source)) if bank.source[m] == c]
-            for m, b in zip(idx, _name_bands([bank.kernels[m] for m in idx], bank.level)):
+            for m, b in zip(idx, name_bands([bank.kernels[m] for m in idx], bank.level)):
                 bands[m] = b
         named.append(LevelBank(bank.level, bank.origin, bank.kernels, bank.source, tuple(bands), bank.maps,
                                bank.reads, bank.dense))
@@ -612,7 +414,7 @@ def _best_wavelet(banks: list[LevelBank], hint: str | None) -> tuple[str | None,
             if m is not None:
                 reps.append((bank.level, band, bank.kernels[m]))
     best, best_n = None, 0
-    order = ((hint,) if hint else ()) + _family_order()
+    order = ((hint,) if hint else ()) + family_order()
     for wavelet in order:
         try:
             expected = {level: expected_bank(wavelet, level) for level in {r[0] for r in reps}}
@@ -682,10 +484,11 @@ def probe_module(module: nn.Module, like: torch.Tensor, *, size: tuple[int, int]
     except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
         return Probe("error", f"could not be probed ({one_line(exc)})", c)
     finally:
-        with torch.no_grad():
+        with torch.no_grad():  # restored only where changed: a copy would bump the version counters
             for name, b in module.named_buffers():
-                if name in buffers and b.shape == buffers[name].shape:
-                    b.copy_(buffers[name])
+                saved = buffers.get(name)
+                if saved is not None and b.shape == saved.shape and not torch.equal(b, saved):
+                    b.copy_(saved)
 
 
 def _probe(module: nn.Module, like: torch.Tensor, size: tuple[int, int] | None, c: int, tol: float) -> Probe:
@@ -744,3 +547,56 @@ def _classify(module: nn.Module, like: torch.Tensor, size: tuple[int, int], leve
     lowpass = all(set(bank.bands) == {"LL"} for bank in banks)
     what = "a low-pass filter then subsampling (blur pooling)" if lowpass else "a linear stride-2 filter bank"
     return Probe("filterbank", f"{what} whose filters match no PyWavelets wavelet — not a wavelet pool", **common)
+
+
+# -- the bands a recognised pool makes ------------------------------------------------------------------------
+
+
+def probe_subbands(probe: Probe, x: torch.Tensor, level: int = 1, *, wavelet: str = "haar") -> Subbands:
+    """The four level-`level` bands of x through the pool's own recovered filters, named by orientation.
+
+    Bands the pool does not return (the details of an LL-only pool) use its wavelet's filters (or
+    `wavelet` when its filters match none), aligned with its own. Periodic extension, as PyWavelets'
+    "periodization": the input is cropped to a multiple of 2^levels and each band is 2^-level of it.
+
+    Args:
+        probe: a probe of kind "wavelet" (or another linear downsampler).
+        x: (N, C, H, W) input of the pool.
+        level: 1 … probe.levels.
+        wavelet: the fallback wavelet.
+
+    Returns:
+        Subbands(ll, lh, hl, hh), each (N, C, H/2^level, W/2^level) in x's dtype.
+    """
+    step, sub = 2**probe.levels, 2**level
+    h, w = x.shape[-2] // step * step, x.shape[-1] // step * step
+    x = x[..., :h, :w]
+    kernels, origins = probe.complete_bank(level, probe.wavelet or wavelet)
+    bank = probe.bank(level)
+    own = bank.slots(probe.channels) if bank is not None else {}
+    c = probe.channels
+    out = []
+    for band in SUBBANDS:
+        oh, ow = origins[band]
+        moved = torch.roll(x, shifts=(-oh, -ow), dims=(-2, -1))
+        if bank is not None and bank.dense is not None and all((ch, band) in own for ch in range(c)):
+            weight = torch.from_numpy(bank.dense[[own[(ch, band)] for ch in range(c)]])
+            groups = 1
+        else:
+            weight = torch.from_numpy(np.stack(kernels[band])).unsqueeze(1)
+            groups = c
+        f = weight.shape[-1]
+        moved = periodic_extend(moved, 0, f - 1) if f > 1 else moved
+        y = F.conv2d(moved, weight.to(x.device, x.dtype), stride=sub, groups=groups)
+        out.append(y[..., : h // sub, : w // sub])
+    return Subbands(*out)
+
+
+def probe_energies(probe: Probe, x: torch.Tensor, *, wavelet: str = "haar") -> np.ndarray:
+    """Per image (N, C, levels, 4) float64 energies of every level's four bands (SUBBANDS order)."""
+    per_level = []
+    for level in range(1, probe.levels + 1):
+        bands = probe_subbands(probe, x, level, wavelet=wavelet)
+        per_level.append(torch.stack([torch.linalg.vector_norm(b.flatten(2), dim=2, dtype=torch.float64).square()
+                                      for b in bands], dim=-1))  # (N, C, 4)
+    return torch.stack(per_level, dim=2).cpu().numpy()

@@ -9,6 +9,7 @@ __all__ = ["Bands", "CallInfo", "Kind", "LayerStats"]
 
 Kind = Literal["conv", "act", "pool", "wavepool"]
 # Names of subbands in SUBBANDS order, e.g. ("LL",) for an LL-only pool or all four for a concat.
+# Multi-level pools name the last level's LL "LL" and their details by level: "LH1", "HL1", … "HH2".
 Bands = tuple[str, ...]
 
 
@@ -33,6 +34,13 @@ class LayerStats:
     The attributes are the per-layer CSV columns (docs/contract.md); `as_row()` gives the CSV/JSON
     row. Undefined values are None (blank cells). `passes` (not a column) names the bands a wavelet
     pool passes on, None where its output matched no known layout or the call is no wavelet pool.
+
+    Appended for pools recognised by behaviour (README "Which layers count as wavelet pools"):
+    `levels` (its number of 2× steps, J), `in_detail_energy_1` … `_3` (the LH+HL+HH energy of its
+    input at levels 1–3; in_ll_energy is then the last level's LL and in_lh/hl/hh_energy the sums
+    over levels) and `note` (what a downsampling layer is, in words). Not columns: `returns` (the
+    bands the layer returns, in `passes` names) and `in_level_energies` (per level, the LL, LH, HL,
+    HH energies of its input).
     """
 
     image: str
@@ -65,6 +73,13 @@ class LayerStats:
     discarded_fraction: float | None = None
     discarded_fraction_ac: float | None = None
     passes: Bands | None = None
+    levels: int | None = None
+    in_detail_energy_1: float | None = None
+    in_detail_energy_2: float | None = None
+    in_detail_energy_3: float | None = None
+    note: str | None = None
+    returns: Bands | None = None
+    in_level_energies: tuple[tuple[float, float, float, float], ...] | None = None
 
     @property
     def is_pool(self) -> bool:
@@ -78,5 +93,8 @@ class LayerStats:
         return None if any(v is None for v in values) else values  # type: ignore[return-value]
 
     def as_row(self) -> dict[str, object]:
-        """The CSV/JSON row: every column, in attribute order, `passes` left out."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "passes"}
+        """The CSV/JSON row: every column, in attribute order, the typed extras left out."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_COLUMNS}
+
+
+_NOT_COLUMNS = frozenset({"passes", "returns", "in_level_energies"})

@@ -11,11 +11,14 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .bandkernels import band_label
 from .capture import CallRecord, capture, model_lock
 from .errors import AnalysisError
 from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv, rows_to_json
 from .pooling import wavelet_pool_subbands
+from .probe import probe_subbands
 from .records import Bands, CallInfo, LayerStats
+from .sites import returned_bands
 from .stats import ChannelStats, channel_values, layer_values
 from .wavelets import SUBBANDS, Subbands
 
@@ -49,15 +52,52 @@ def _pool_values(
     return values
 
 
+def _level_values(in_levels: np.ndarray, in_ac: np.ndarray | None, passes: Bands | None,
+                  values: dict[str, float | None]) -> dict[str, object]:
+    """Per-level columns of a pool recognised by probing, and its discarded share over all levels.
+
+    Args:
+        in_levels: (C, J, 4) energies of each level's four bands of the pool's input.
+        in_ac: (C,) energy of the input about its channel means.
+        passes: the bands the model uses ("LL" = the last level's LL; "LH1" … for J > 1).
+        values: `_pool_values`' columns, updated in place for J > 1.
+    """
+    per_level = in_levels.sum(axis=0)  # (J, 4)
+    levels = per_level.shape[0]
+    out: dict[str, object] = {
+        "levels": levels,
+        "in_level_energies": tuple(tuple(float(e) for e in row) for row in per_level),
+    }
+    for j in range(min(levels, 3)):
+        out[f"in_detail_energy_{j + 1}"] = float(per_level[j, 1:].sum())
+    if levels > 1 and passes is not None:
+        parts = {"LL": float(per_level[-1, 0])}
+        for j in range(levels):
+            for k, band in enumerate(SUBBANDS[1:], start=1):
+                parts[band_label(band, j + 1, levels)] = float(per_level[j, k])
+        total = sum(parts.values())
+        dropped = sum(e for label, e in parts.items() if label not in passes)
+        values["discarded_fraction"] = dropped / total if total > 0 else 0.0
+        ac = float(in_ac.sum()) if in_ac is not None else 0.0
+        values["discarded_fraction_ac"] = min(dropped / ac, 1.0) if ac > 0 else 0.0
+    return out
+
+
 def _layer_stats(info: CallInfo, passes: Bands | None, image: str, st: ChannelStats,
-                 in_bands: np.ndarray | None, in_ac: np.ndarray | None, *, mixed_sizes: bool = False) -> LayerStats:
+                 in_bands: np.ndarray | None, in_ac: np.ndarray | None, *, mixed_sizes: bool = False,
+                 in_levels: np.ndarray | None = None, record: CallRecord | None = None) -> LayerStats:
     """The typed per-layer row of a call's statistics (blank height/width for mixed map sizes)."""
     height, width = (None, None) if mixed_sizes else (info.height, info.width)
-    pool = _pool_values(in_bands, in_ac, passes) if info.kind == "wavepool" else {}
+    pool: dict[str, object] = _pool_values(in_bands, in_ac, passes) if info.kind == "wavepool" else {}
+    if info.kind == "wavepool" and in_levels is not None:
+        pool.update(_level_values(in_levels, in_ac, passes, pool))
+    site = record.pool if record is not None else None
+    returns = returned_bands(site.probe) if site is not None and site.probe is not None else None
     return LayerStats(
         image=image, index=info.index, layer=info.layer, call=info.call, kind=info.kind, type=info.type,
         channels=info.channels, height=height, width=width, **layer_values(st), **pool,
         passes=passes if info.kind == "wavepool" else None,
+        note=record.note if record is not None else None, returns=returns,
     )
 
 
@@ -81,6 +121,8 @@ class _MergedCall:
     in_bands: np.ndarray | None
     in_ac: np.ndarray | None
     sizes: set[tuple[int, int]]
+    in_levels: np.ndarray | None = None
+    record: CallRecord | None = None
 
     @classmethod
     def of(cls, r: CallRecord) -> _MergedCall:
@@ -89,9 +131,12 @@ class _MergedCall:
             None if r.in_bands is None else np.sum(r.in_bands, axis=0),
             None if r.in_ac is None else np.sum(r.in_ac, axis=0),
             {(r.info.height, r.info.width)},
+            None if r.in_levels is None else np.sum(r.in_levels, axis=0), r,
         )
 
     def add(self, other: _MergedCall) -> None:
+        both = self.in_levels is not None and other.in_levels is not None
+        self.in_levels = self.in_levels + other.in_levels if both else None
         self.stats = self.stats.merge(other.stats)
         both = self.in_bands is not None and other.in_bands is not None
         self.in_bands = self.in_bands + other.in_bands if both else None
@@ -132,7 +177,7 @@ class Summary:
         """One typed per-layer row per call, labelled `name` (default "all (N images)")."""
         return [
             _layer_stats(c.info, c.passes, self._label(name), c.stats, c.in_bands, c.in_ac,
-                         mixed_sizes=len(c.sizes) > 1)
+                         mixed_sizes=len(c.sizes) > 1, in_levels=c.in_levels, record=c.record)
             for c in self._calls
         ]
 
@@ -163,6 +208,7 @@ class Report:
     input_shape: tuple[int, ...]
     _model: nn.Module | None = field(default=None, repr=False)
     _inputs: torch.Tensor | None = field(default=None, repr=False)
+    _pools: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def model(self) -> nn.Module | None:
@@ -196,7 +242,8 @@ class Report:
         return [
             _layer_stats(r.info, r.passes, self.images[image], r.stats[image],
                          r.in_bands[image] if r.in_bands is not None else None,
-                         r.in_ac[image] if r.in_ac is not None else None)
+                         r.in_ac[image] if r.in_ac is not None else None,
+                         in_levels=r.in_levels[image] if r.in_levels is not None else None, record=r)
             for r in self.records
         ]
 
@@ -244,7 +291,7 @@ class Report:
     def _recapture(self, index: int, image: int) -> CallRecord:
         if self._model is None or self._inputs is None:
             raise RuntimeError("this report kept neither maps nor its model and input")
-        (record,) = capture(self._model, self._inputs[image : image + 1], only=index)
+        (record,) = capture(self._model, self._inputs[image : image + 1], only=index, pools=self._pools)
         return record
 
     def feature_maps(self, index: int, image: int = 0) -> torch.Tensor:
@@ -263,20 +310,34 @@ class Report:
             return record.pool_input[image]
         return self._recapture(index, image).pool_input[0]
 
-    def pool_subbands(self, index: int, image: int = 0, *, pool_input: torch.Tensor | None = None) -> Subbands:
-        """The four bands (each (C, H/2, W/2)) the pool's own filters make from its input.
+    def pool_subbands(
+        self, index: int, image: int = 0, *, pool_input: torch.Tensor | None = None, level: int = 1,
+    ) -> Subbands:
+        """The four bands (each (C, H/2^level, W/2^level)) the pool's own filters make from its input.
+
+        Bands are named by their orientation response, whatever the pool calls them. For a pool
+        found by probing they come from its recovered filters (its wavelet's for bands it does not
+        return); for a pool with LL/LH/HL/HH convs, from those convs.
 
         Args:
             index: forward index of a wavelet pool's call.
             image: which image of the batch.
             pool_input: that call's input if already fetched (saves a recomputation).
+            level: which level of a multi-level pool (1 = the finest).
         """
         if self._model is None:
             raise RuntimeError("pool_subbands needs the report's model")
-        layer = self._model.get_submodule(self.records[index].info.layer)
+        record = self.records[index]
         x = self.pool_input(index, image) if pool_input is None else pool_input
+        site = record.pool
         with model_lock(self._model), torch.no_grad():
-            bands = wavelet_pool_subbands(layer, x.unsqueeze(0))
+            if site is not None and site.probe is not None:
+                if not 1 <= level <= site.probe.levels:
+                    raise ValueError(f"{record.info.layer} has {site.probe.levels} level(s), not {level}")
+                bands = probe_subbands(site.probe, x.unsqueeze(0), level, wavelet=site.probe.wavelet or "haar")
+            else:
+                layer = site.module if site is not None else self._model.get_submodule(record.info.layer)
+                bands = wavelet_pool_subbands(layer, x.unsqueeze(0))
         return Subbands(*(b[0] for b in bands))
 
 
@@ -287,6 +348,7 @@ def analyze(
     images: Sequence[str] | None = None,
     keep_maps: bool = False,
     require_calls: bool = False,
+    pools: Sequence[str] | None = None,
 ) -> Report:
     """Run the model once on a batch and record every conv, activation and pooling call.
 
@@ -299,6 +361,8 @@ def analyze(
             forward's.
         require_calls: raise instead of returning a report without a single recorded call (a
             model of functional calls only), which would give a CSV of headers alone.
+        pools: names of layers to treat as wavelet pools whatever their filters (the CLI's
+            `--pool-layer`); each must be a linear 2× downsampler (AnalysisError otherwise).
 
     Returns:
         The Report.
@@ -310,11 +374,11 @@ def analyze(
     names = list(images) if images is not None else [str(i) for i in range(x.shape[0])]
     if len(names) != x.shape[0]:
         raise ValueError(f"{len(names)} image names for a batch of {x.shape[0]}")
-    records = capture(model, x, keep_maps=keep_maps)
+    records = capture(model, x, keep_maps=keep_maps, pools=pools)
     if require_calls and not records:
         raise AnalysisError(
             "the model recorded no layer: wavevis records nn.Conv2d, activation and pooling modules "
             "(functional calls such as F.relu are not seen), so there are no rows to show; build the "
             "model from such modules"
         )
-    return Report(records, names, tuple(x.shape), model, x)
+    return Report(records, names, tuple(x.shape), model, x, tuple(pools or ()))
