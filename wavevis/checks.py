@@ -17,7 +17,9 @@ from .capture import model_lock
 from .errors import one_line, reraise_interrupts
 from .filterbank import UNIFORM_TOL, BandConv, BandMatch, kernel_spread, match_band, polyphase, read_band
 from .pooling import is_wavelet_pool, wavelet_pools
+from .probechecks import check_probed
 from .records import Bands
+from .sites import ModelPools, cached_pools, find_pools
 from .wavelets import SUBBANDS, analysis_filters, list_wavelets
 from .wording import join
 
@@ -451,7 +453,7 @@ def _size(shape: Sequence[int]) -> str:
 
 def _check_output_size(
     layer: str, module: nn.Module, channels: int | None, like: torch.Tensor | None,
-    bands: list[BandConv], seen: _Seen | None, has_convs: bool,
+    bands: list[BandConv], seen: _Seen | None, has_convs: bool, used: Bands | None = None,
 ) -> CheckResult:
     problems: list[str] = []
     shapes: list[tuple[str, Shape, Shape]] = []
@@ -485,6 +487,8 @@ def _check_output_size(
                     cat = torch.cat([outs[n] for n in SUBBANDS], dim=1)
                     if out.shape == cat.shape and torch.allclose(out, cat):
                         passes = SUBBANDS
+    if used is not None:  # a pool returning several tensors: what the model uses, decided from the model
+        passes = used
     model_shapes = (seen.in_shape, seen.out_shape) if seen is not None else None
     if seen is not None:
         shapes.append(("the image's", seen.in_shape, seen.out_shape))
@@ -529,6 +533,9 @@ def _check_output_size(
         return CheckResult(layer, "output-size", False, "; ".join(problems) + "." + note, details)
     told = " and ".join(f"{what} {_size(i)} map into {_size(o)}" for what, i, o in shapes)
     said = {("LL",): "; it passes on LL only", SUBBANDS: "; it passes on all four bands"}.get(passes, "")
+    if used is not None:
+        said = {("LL",): "; the model uses its LL only", SUBBANDS: "; the model uses all four bands"}.get(
+            passes, f"; the model uses {join(list(passes)) or 'none of its bands'}")
     return CheckResult(layer, "output-size", True, f"{layer} turns {told}{said}.{note}", details)
 
 
@@ -548,10 +555,34 @@ def _ll_vs_avg(bands: list[BandConv], probe: torch.Tensor) -> float | None:
     return float((got - want).abs().max() / want.abs().max())
 
 
-def check_pools(model: nn.Module, *, wavelet: str = "haar", x: torch.Tensor | None = None) -> list[CheckResult]:
+def _make(layer: str, check: str, passed: bool, text: str, **details: object) -> CheckResult:
+    return CheckResult(layer, check, passed, text, CheckDetails(**details))
+
+
+def _found(model: nn.Module, x: torch.Tensor | None, pools: Sequence[str] | None) -> ModelPools:
+    """The model's pools by behaviour: from x, else from the last analysis, else from a small test image."""
+    if x is None and not pools:
+        cached = cached_pools(model)
+        if cached is not None:
+            return cached
+    if x is None:
+        ref = next(iter(model.parameters()), None)
+        gen = torch.Generator().manual_seed(0)
+        x = torch.rand(1, 3, 64, 64, generator=gen)
+        if ref is not None and ref.is_floating_point():
+            x = x.to(ref.device, ref.dtype)
+    return find_pools(model, x, pools=pools)
+
+
+def check_pools(
+    model: nn.Module, *, wavelet: str = "haar", x: torch.Tensor | None = None, pools: Sequence[str] | None = None,
+) -> list[CheckResult]:
     """Sanity-check every wavelet pool of a model: construction, filters, and behaviour.
 
-    For each pool with LL/LH/HL/HH conv attributes (ours, the posted WavePool, WCT2 style), by
+    Pools are found by behaviour (`sites.find_pools`); those found by probing (pytorch_wavelets,
+    ptwt, matrices, slicing, one stacked weight, module-level globals) get `depthwise`, `filters`,
+    `labels`, `orthonormal`, `reconstruction` and `output-size` on their recovered filters. For each
+    pool with LL/LH/HL/HH conv attributes (ours, the posted WavePool, WCT2 style), by
     construction: `conv-type`, `depthwise`, `filters` (up to sign and flip, the same in every
     channel), `labels` (only when the filters are the four bands in some order), `orthonormal`,
     `reconstruction`; by running it on a random 16×16 input: `output-size`, and near-identical
@@ -565,22 +596,31 @@ def check_pools(model: nn.Module, *, wavelet: str = "haar", x: torch.Tensor | No
             used for its other checks.
         x: optional input batch; the model is run on its first image (stopped early once every pool
             ran, or once a pool made its input larger) to check the pools where they sit. A failing
-            forward pass is not a check result: `examine` reports it as a finding.
+            forward pass is not a check result: `examine` reports it as a finding. Without x, pools
+            are found on the last analysed input, or on a 64×64 test image.
+        pools: names of layers to treat as wavelet pools (`--pool-layer`).
 
     Returns:
         CheckResults grouped by pool in model order, checks in CHECKS order.
 
     Raises:
         ValueError: unknown wavelet.
+        AnalysisError: a name in `pools` is no linear 2× downsampler.
     """
     analysis_filters(wavelet)  # an unknown wavelet fails here, with the choices
     # Calling the pools directly would also fire the hooks of a capture running on a shared model.
     with model_lock(model):
-        return _check_pools(model, wavelet, x)
+        found = _found(model, x, pools)
+        return _check_pools(model, wavelet, x, found)
 
 
-def _check_pools(model: nn.Module, wavelet: str, x: torch.Tensor | None) -> list[CheckResult]:
-    candidates = pool_candidates(model)
+def _check_pools(model: nn.Module, wavelet: str, x: torch.Tensor | None, found: ModelPools) -> list[CheckResult]:
+    probed = {}
+    for p in found.pools:
+        if p.probe is not None and id(p.module) not in probed:
+            probed[id(p.module)] = p
+    inside = {id(m) for p in probed.values() for m in p.module.modules()}
+    candidates = [c for c in pool_candidates(model) if c[2] or id(c[1]) not in inside]
     seen: dict[str, _Seen] = {}
     if x is not None and candidates:
         seen, _ = _observe(model, x[:1], {name: module for name, module, _ in candidates})
@@ -609,6 +649,13 @@ def _check_pools(model: nn.Module, wavelet: str, x: torch.Tensor | None) -> list
             results.append(_check_labels(layer, exact))
         if len({b.size for b in bands}) == 1 and all(len(b.size) == 2 for b in bands):
             results.extend(_check_bank(layer, bands, expected))
-        results.append(_check_output_size(layer, module, channels, like, bands, seen.get(layer), True))
-    return results
+        used = probed[id(module)].passes if id(module) in probed else None
+        results.append(_check_output_size(layer, module, channels, like, bands, seen.get(layer), True, used))
+    for pool in probed.values():
+        if is_wavelet_pool(pool.module):
+            continue  # checked from its convs above
+        expected, unknown = _expected_wavelet(pool.name, pool.module, pool.probe.wavelet or wavelet)
+        results.extend(check_probed(pool.name, pool, expected, _make, _check_bank, unknown))
+    order = {p.name: i for i, p in enumerate(found.pools)}
+    return sorted(results, key=lambda r: order.get(r.layer, len(order)))
 
