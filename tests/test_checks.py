@@ -174,22 +174,31 @@ def test_in_context_forward_stops_at_a_growing_pool_and_survives_crashes():
     assert not failing(results)
 
 
+class HaarPooling(nn.Module):  # no LL/LH/HL/HH convs: Haar LL as 2 × the 2×2 average
+    def __init__(self, grow=False):
+        super().__init__()
+        self.grow = grow
+
+    def forward(self, x):
+        y = 2 * F.avg_pool2d(x, 2)
+        return F.interpolate(x, scale_factor=2.0) if self.grow else y
+
+
+def test_a_pool_without_conv_attributes_is_recognised_by_behaviour_and_fully_checked():
+    results = by_check(check_pools(Net(HaarPooling())))  # found on a test image: no input needed
+    assert set(results) == {"depthwise", "filters", "labels", "orthonormal", "reconstruction", "output-size"}
+    assert all(r.passed for r in results.values()), [r.text for r in results.values() if not r.passed]
+    assert "are the haar analysis bank (LL=LL)" in results["filters"].text
+    assert results["output-size"].details.passes == ("LL",)
+
+
 def test_pools_only_named_like_wavelet_pools_get_an_output_size_check():
-    class HaarPooling(nn.Module):  # filters as a buffer, no LL/LH/HL/HH convs
-        def __init__(self, grow=False):
-            super().__init__()
-            self.grow = grow
-
-        def forward(self, x):
-            y = 2 * F.avg_pool2d(x, 2)
-            return F.interpolate(x, scale_factor=2.0) if self.grow else y
-
-    assert [(n, has) for n, _, has in pool_candidates(Net(HaarPooling()))] == [("pool", False)]
-    assert check_pools(Net(HaarPooling())) == []  # nothing to see without an input
-    (ok,) = check_pools(Net(HaarPooling()), x=torch.rand(1, 3, 8, 8))
-    assert ok.check == "output-size" and ok.passed and "no LL/LH/HL/HH conv attributes" in ok.text
+    # A module named like a pool that makes its maps larger is no downsampler: only its size is checked.
+    assert [(n, has) for n, _, has in pool_candidates(Net(HaarPooling(grow=True)))] == [("pool", False)]
+    assert check_pools(Net(HaarPooling(grow=True))) == []  # nothing to see without an input
     (bad,) = check_pools(Net(HaarPooling(grow=True)), x=torch.rand(1, 3, 8, 8))
-    assert not bad.passed and "upsamples" in bad.text
+    assert bad.check == "output-size" and not bad.passed and "upsamples" in bad.text
+    assert "no LL/LH/HL/HH conv attributes" in bad.text
 
 
 def test_checks_do_not_change_the_model():

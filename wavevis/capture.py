@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from .errors import AnalysisError, escape, one_line, reraise_interrupts
-from .pooling import WavePool2d, is_wavelet_pool, wavelet_pool_subbands, wavelet_pools
+from .pooling import WavePool2d, band_attributes, is_wavelet_pool, wavelet_pool_subbands, wavelet_pools
 from .probe import probe_energies
 from .records import Bands, CallInfo, Kind
 from .sites import ModelPools, PoolCall, find_pools
@@ -105,11 +105,12 @@ def _is_exact_haar(module: nn.Module) -> bool:
 
 
 def _passed_bands(module: nn.Module, out: torch.Tensor, bands: Subbands) -> Bands | None:
-    """Which bands the pool's output consists of: ("LL",), all four, or None if neither."""
-    if isinstance(module, WavePool2d):
+    """Which bands (named by orientation) the pool's output consists of: one band, all four, or None."""
+    if isinstance(module, WavePool2d) and band_attributes(module) == SUBBANDS:
         return ("LL",) if module.keep == "ll" else SUBBANDS
-    if out.shape == bands.ll.shape and torch.allclose(out, bands.ll):
-        return ("LL",)
+    for name, band in zip(SUBBANDS, bands):
+        if out.shape == band.shape and torch.allclose(out, band):
+            return (name,)
     cat = torch.cat(tuple(bands), dim=1)
     if out.shape == cat.shape and torch.allclose(out, cat):
         return SUBBANDS

@@ -78,6 +78,10 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--num-classes", type=_num_classes, default=7,
                        help=f"classifier outputs, 1 to {MAX_CLASSES:,} (default: 7)")
     group.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    group.add_argument("--pool-layer", action="append", metavar="NAME", dest="pool_layers",
+                       help="treat layer NAME (dotted module name, or a module-level name) as a wavelet pool "
+                            "even if its filters match no wavelet; it must be a linear 2× downsampler "
+                            "(repeatable; wavelet pools are otherwise found by behaviour)")
 
 
 def _integer(text: str) -> int:
@@ -300,7 +304,8 @@ def _reports(
                     progress_open = False
                 stderr.writelines(f"note: {escape(path.name)}: {notice}\n" for notice in notices)
             try:
-                report = analyze(model, x.to(device), images=[str(path)], require_calls=True)
+                report = analyze(model, x.to(device), images=[str(path)], require_calls=True,
+                                 pools=args.pool_layers)
             except WavevisError as exc:  # name the file: in a folder run it is one of many
                 raise type(exc)(f"{escape(path)}: {label + ': ' if label else ''}{exc}") from None
         except BaseException:
@@ -383,8 +388,8 @@ def _format_diagnosis(diagnosis: Diagnosis, model: str, image: str, size: tuple[
                 body = _wrap(c.text, " " * len(head))
                 out.append(head + body.lstrip())
     else:
-        out.append("Sanity checks: no wavelet pools found (no module with LL/LH/HL/HH conv attributes, none "
-                   "named like one), nothing to check.")
+        out.append("Sanity checks: no wavelet pools found (no layer behaves as a linear wavelet filter bank, none "
+                   "named like one; --pool-layer NAME names one), nothing to check.")
     out += ["", "Findings"]
     if not diagnosis.findings:
         out.append("  (none)")
@@ -418,7 +423,7 @@ def _run_check(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     x, notices = _read_image(path, args)
     stderr.writelines(f"note: {escape(path.name)}: {notice}\n" for notice in notices)
     x = x.to(device)
-    diagnosis = examine(model, x, wavelet=args.wavelet, images=[str(path)])
+    diagnosis = examine(model, x, wavelet=args.wavelet, images=[str(path)], pools=args.pool_layers)
     stdout.write(_format_diagnosis(diagnosis, config_label(_config(args)), str(path), (x.shape[-2], x.shape[-1])))
     if diagnosis.failed:
         return 1

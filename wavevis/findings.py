@@ -14,6 +14,7 @@ from .checks import CheckResult, check_pools, haar_ll_pools
 from .errors import AnalysisError
 from .records import LayerStats
 from .report import Report, analyze
+from .wavelets import SUBBANDS
 from .wording import join, number, percent
 
 __all__ = ["FINDING_CODES", "Diagnosis", "Finding", "Severity", "diagnose", "examine"]
@@ -46,7 +47,7 @@ TREND_CHANGE = 0.10
 FINDING_CODES: tuple[str, ...] = (
     "checks-failed", "checks-passed", "by-design", "analysis-skipped", "forward-failed", "non-finite",
     "detail-discarded", "resolution", "scale-jump", "scale-doubling", "detail-collapse",
-    "detail-trend", "dead-units",
+    "detail-trend", "dead-units", "other-downsampling",
 )
 
 
@@ -222,10 +223,11 @@ def _discard_findings(rows: list[LayerStats], labels: dict[int, str], failed: se
     for r, ac, en in entries:
         evidence[f"{labels[r.index]}.ac_share"] = ac
         evidence[f"{labels[r.index]}.energy_share"] = en
+    usage = _usage_words(rows, labels, failed)
     if worst[1] == 0.0:
         text = (f"{join([labels[r.index] for r, _, _ in entries])} pass on all four bands: nothing is "
                 "discarded (discarded_fraction 0).")
-        return [Finding("info", "detail-discarded", "The wavelet pools keep every band", text, None, evidence)]
+        return [Finding("info", "detail-discarded", "The wavelet pools keep every band", usage + text, None, evidence)]
     severity: Severity = "warning" if worst[1] >= DISCARD_WARNING else "info"
     first = entries[0]
     text = (
@@ -237,8 +239,45 @@ def _discard_findings(rows: list[LayerStats], labels: dict[int, str], failed: se
     )
     if skipped:
         text += f" Not measured: {join(skipped)} (their sanity checks fail, so their bands are not wavelet bands)."
-    return [Finding(severity, "detail-discarded", "How much detail each pool drops", text,
+    return [Finding(severity, "detail-discarded", "How much detail each pool drops", usage + text,
                     worst[0].layer, evidence, worst[0].call)]
+
+
+def _returned_words(returns: tuple[str, ...]) -> str:
+    if tuple(returns) == SUBBANDS:
+        return "all four bands"
+    if len(returns) > 4 and returns[0] == "LL":
+        return f"all {len(returns)} bands of its levels ({', '.join(returns)})"
+    return join(list(returns))
+
+
+def _usage_words(rows: list[LayerStats], labels: dict[int, str], failed: set[str]) -> str:
+    """E.g. "pool1 returns all four bands; the model uses only LL. ", decided from the model (a band
+    whose change never reaches the model's output is not used)."""
+    parts = []
+    for r in rows:
+        if r.kind != "wavepool" or r.returns is None or r.passes is None or r.layer in failed:
+            continue
+        if set(r.passes) == set(r.returns) or len(r.returns) < 2:
+            continue
+        used = f"only {join(list(r.passes))}" if r.passes else "none of them"
+        parts.append(f"{labels[r.index]} returns {_returned_words(r.returns)}; the model uses {used}")
+    if not parts:
+        return ""
+    return ("; ".join(parts) + " (a band counts as used when changing it changes the model's output; the "
+            "others are discarded). ")
+
+
+def _downsampler_findings(rows: list[LayerStats], labels: dict[int, str]) -> list[Finding]:
+    """Layers that halve their maps but are no wavelet pool (PixelUnshuffle, strided slicing, blur)."""
+    others = [r for r in rows if r.kind == "pool" and r.note]
+    if not others:
+        return []
+    seen = list({r.layer: r for r in others}.values())
+    text = "; ".join(f"{labels[r.index]} ({r.type}) is {r.note}" for r in seen)
+    return [Finding("info", "other-downsampling", "Downsampling layers that are no wavelet pools",
+                    text + ". They are ordinary pooling rows: no subbands, no wavelet checks.", seen[0].layer,
+                    {f"{labels[r.index]}.channels": float(r.channels) for r in seen})]
 
 
 def _resolution_findings(report: Report, rows: list[LayerStats], labels: dict[int, str]) -> list[Finding]:
@@ -430,7 +469,7 @@ def diagnose(
         return []
     if checks is None:
         model = report.model
-        checks = check_pools(model, wavelet=wavelet) if model is not None else []
+        checks = check_pools(model, wavelet=wavelet, pools=report._pools or None) if model is not None else []
     labels = _labels(rows)
     wavepools = [r for r in rows if r.kind == "wavepool"]
     failed = set(_failed_by_layer(checks))
@@ -442,12 +481,13 @@ def diagnose(
     findings += _scale_findings(rows, labels, haar_ll)
     findings += _detail_findings(rows, labels)
     findings += _dead_findings(report, image, rows, labels)
+    findings += _downsampler_findings(rows, labels)
     return answer + sorted(findings, key=lambda f: _RANK[f.severity])
 
 
 def examine(
     model: nn.Module, x: torch.Tensor, *, wavelet: str = "haar", images: Sequence[str] | None = None,
-    image: int = 0,
+    image: int = 0, pools: Sequence[str] | None = None,
 ) -> Diagnosis:
     """Sanity checks and findings in one call (what `wavevis check` and the app's Checks tab show).
 
@@ -461,11 +501,13 @@ def examine(
         wavelet: expected wavelet for pools without a `wavelet` attribute.
         images: names for the report's `image` column.
         image: which image of the batch the findings are about.
+        pools: names of layers to treat as wavelet pools (`--pool-layer`); AnalysisError when one is
+            no linear 2× downsampler.
 
     Returns:
         Diagnosis(checks, findings, report or None).
     """
-    checks = check_pools(model, wavelet=wavelet, x=x)
+    checks = check_pools(model, wavelet=wavelet, x=x, pools=pools)
     growing = [c for c in checks if c.check == "output-size" and c.details.grows]
     if growing:
         names = [c.layer for c in growing]
@@ -479,7 +521,7 @@ def examine(
         )
         return Diagnosis(checks, [*_check_findings(checks, [], {}), finding], None)
     try:
-        report = analyze(model, x, images=images)
+        report = analyze(model, x, images=images, pools=pools)
     except AnalysisError as exc:
         finding = Finding(
             "problem", "forward-failed", "The forward pass fails on this image", str(exc), None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable, Literal
@@ -9,12 +10,14 @@ from typing import Callable, Literal
 import torch
 import torch.nn as nn
 
+from .bandkernels import name_bands
 from .wavelets import SUBBANDS, Subbands, analysis_filters, even_crop, periodic_extend, periodic_padding
 
 __all__ = [
     "POOLS",
     "PoolInfo",
     "WavePool2d",
+    "band_attributes",
     "create_pool",
     "get_pool",
     "is_wavelet_pool",
@@ -93,15 +96,39 @@ def wavelet_pools(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return found
 
 
-def wavelet_pool_subbands(module: nn.Module, x: torch.Tensor) -> Subbands:
-    """The four bands a wavelet pool's *own* filters compute from its input `x`.
+_ATTRIBUTES: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, tuple[str, ...]]] = weakref.WeakKeyDictionary()
 
-    Wrong filters (missing `groups=`, a transposed conv, swapped labels) give wrong bands here,
-    which is the point: the numbers show what the layer really does.
+
+def band_attributes(module: nn.Module) -> tuple[str, ...]:
+    """The attribute holding each band (SUBBANDS order), told by its kernel's orientation response.
+
+    ("LL", "LH", "HL", "HH") when every conv holds the filter of its name; ("LL", "HL", "LH", "HH")
+    when LH and HL hold each other's. Cached with the module until its weights change.
     """
-    if isinstance(module, WavePool2d):
+    weights = [getattr(module, name).weight for name in SUBBANDS]
+    key = tuple((id(w), w.data_ptr(), w._version) for w in weights)
+    cached = _ATTRIBUTES.get(module)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    kernels = [w.detach()[0, 0].to("cpu", torch.float64).numpy() for w in weights]
+    held = name_bands(kernels, 1)  # the band each attribute holds
+    order = tuple(SUBBANDS[held.index(b)] for b in SUBBANDS) if sorted(held) == sorted(SUBBANDS) else SUBBANDS
+    _ATTRIBUTES[module] = (key, order)
+    return order
+
+
+def wavelet_pool_subbands(module: nn.Module, x: torch.Tensor) -> Subbands:
+    """The four bands a wavelet pool's *own* filters compute from its input `x`, named by orientation.
+
+    Each band comes from the conv whose kernel responds as that band (`band_attributes`), whatever
+    its attribute is called. Wrong filters (missing `groups=`, a transposed conv) give wrong bands
+    here, which is the point: the numbers show what the layer really does.
+    """
+    if isinstance(module, WavePool2d) and band_attributes(module) == SUBBANDS:
         return module.subbands(x)
-    return Subbands(*(getattr(module, name)(x) for name in SUBBANDS))
+    if isinstance(module, WavePool2d):
+        x = module._extend(x)
+    return Subbands(*(getattr(module, name)(x) for name in band_attributes(module)))
 
 
 @dataclass(frozen=True)
