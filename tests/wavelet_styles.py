@@ -2,9 +2,10 @@
 
 Each pool is written here from the documented APIs (pytorch_wavelets' `DWTForward`, ptwt's
 `wavedec2`, PyWavelets' filter banks) and from the block formulas of the README's subband
-contract. Every style takes `broken=True` (one wrong filter: a high-pass equal to the low-pass, or
-a band holding another band's filter) and `order=` (the bands in another order than LL, LH, HL, HH)
-where the style has an order. `Net` puts a pool between a conv and a head that reads all of the
+contract. Every style takes `broken=True` (a wrong filter: a high-pass equal to the low-pass, or a
+band holding another band's filter; a pool returning LL only, whose detail filters are never seen,
+gets a low-pass at half its gain instead — the plain 2×2 average) and `order=` (the bands in
+another order than LL, LH, HL, HH) where the style has an order. `Net` puts a pool between a conv and a head that reads all of the
 pool's output or, with `reads="ll"`, only its LL part.
 """
 
@@ -73,10 +74,11 @@ class ConvPool(nn.Module):
 # -- pytorch_wavelets ---------------------------------------------------------------------------------------
 
 
-def _dwt(levels: int, wave: str, broken: bool, mode: str) -> DWTForward:
-    if broken:  # documented: wave may be a tuple (h0, h1) of filters; here h1 = h0
-        lo = np.array(pywt.Wavelet(wave).dec_lo)
-        return DWTForward(J=levels, wave=(lo, lo), mode=mode)
+def _dwt(levels: int, wave: str, broken: bool, mode: str, ll_only: bool) -> DWTForward:
+    if broken:  # documented: wave may be a tuple (h0, h1) of filters
+        w = pywt.Wavelet(wave)
+        lo, hi = np.array(w.dec_lo), np.array(w.dec_hi)
+        return DWTForward(J=levels, wave=(lo / np.sqrt(2), hi) if ll_only else (lo, lo), mode=mode)
     return DWTForward(J=levels, wave=wave, mode=mode)
 
 
@@ -90,7 +92,7 @@ class DWTPool(nn.Module):
     def __init__(self, levels: int = 1, *, returns: str = "ll", wave: str = "haar", broken: bool = False,
                  order: Sequence[str] = ORDER, mode: str = "zero") -> None:
         super().__init__()
-        self.dwt = _dwt(levels, wave, broken, mode)
+        self.dwt = _dwt(levels, wave, broken, mode, returns == "ll")
         self.returns = returns
         self.order = tuple(order)
 
@@ -163,7 +165,9 @@ class MatrixDWT(nn.Module):
     def forward(self, x):
         w = pywt.Wavelet(self.wavename)
         lo = np.array(w.dec_lo[::-1])  # PyWavelets' filters convolve; a matrix row correlates
-        hi = lo if self.broken else np.array(w.dec_hi[::-1])
+        hi = lo if self.broken and self.returns != "ll" else np.array(w.dec_hi[::-1])
+        if self.broken and self.returns == "ll":
+            lo = lo / np.sqrt(2)
         h, wd = x.shape[-2:]
         lo_h, hi_h = (_analysis_matrix(h, f).to(x) for f in (lo, hi))
         lo_w, hi_w = (_analysis_matrix(wd, f).to(x) for f in (lo, hi))
@@ -216,7 +220,7 @@ class SlicedHaar(nn.Module):
             "HH": (a + b + c + d) / 2 if self.broken else (a - b - c + d) / 2,
         }
         if self.returns == "ll":
-            return bands["LL"]
+            return bands["LL"] / 2 if self.broken else bands["LL"]
         return torch.cat([bands[o] for o in self.order], dim=1)
 
 

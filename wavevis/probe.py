@@ -517,6 +517,9 @@ def _probe(module: nn.Module, like: torch.Tensor, size: tuple[int, int] | None, 
         except _Failed as failed:
             last = failed.note
             continue
+        except Exception as exc:  # noqa: BLE001 - e.g. a module that only takes its own map size
+            last = f"it raised {one_line(exc)}"
+            continue
         dense = not all(b.depthwise for b in banks)
         if dense:
             banks = _per_channel(module, like, option, levels, leaves, banks)

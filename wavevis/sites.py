@@ -344,16 +344,15 @@ def _discover(model: nn.Module, x: torch.Tensor, names: Sequence[str]) -> ModelP
         if not any(id(s.module) == fid for s in seen):
             raise _forced_error(known.get(fid, "?"), None, "")
     probes: dict[int, Probe | None] = {}
-    for s in seen:
-        if s.seq in probes:
-            continue
+    is_pool: dict[int, bool] = {}
+    for s in sorted(seen, key=lambda s: s.open_index):  # outer calls first
+        if any(is_pool.get(i, False) for i in s.enclosing) and id(s.module) not in forced:
+            continue  # part of a pool already found: no need to probe it
         if is_wavelet_pool(s.module) and s.single:
-            probes[s.seq] = None  # read from its convs
+            p = None  # read from its convs
         else:
-            probes[s.seq] = _probe(s.module, s)
-    is_pool = {}
-    for s in seen:
-        p = probes[s.seq]
+            p = _probe(s.module, s)
+        probes[s.seq] = p
         if id(s.module) in forced and (p is None or not p.linear_downsampler) and not is_wavelet_pool(s.module):
             raise _forced_error(known[id(s.module)], p, f"; {s.size[0]}×{s.size[1]} input")
         is_pool[s.open_index] = p is None or p.is_pool or id(s.module) in forced or is_wavelet_pool(s.module)
