@@ -46,6 +46,17 @@ STYLES = {
 ORDERED = ["conv-ll", "dwt-j1-cat", "ptwt-j1-cat", "matrix", "stacked", "sliced"]
 
 
+_BUILT: dict[tuple, nn.Module] = {}
+
+
+def built(style: str, **kw) -> nn.Module:
+    """One model per style and variant for the whole module: its pools are found once and stay cached."""
+    key = (style, tuple(sorted(kw.items())))
+    if key not in _BUILT:
+        _BUILT[key] = ws.Net(STYLES[style][0](**kw)).eval()
+    return _BUILT[key]
+
+
 def pywt_levels(x: np.ndarray, levels: int, wavelet: str = "haar") -> np.ndarray:
     """(levels, 4) energies (LL, LH, HL, HH) of each level of a (C, H, W) map, from PyWavelets.
 
@@ -70,8 +81,8 @@ def pool_row(report):
 
 @pytest.mark.parametrize("style", list(STYLES))
 def test_each_style_is_a_wavelet_pool_with_pywavelets_energies(style):
-    make, levels = STYLES[style]
-    report = wavevis.analyze(ws.Net(make()).eval(), X)
+    _, levels = STYLES[style]
+    report = wavevis.analyze(built(style), X)
     row = pool_row(report)
     assert row.kind == "wavepool", row
     pool_in = report.pool_input(row.index, image=1).numpy()
@@ -98,16 +109,14 @@ def test_a_pool_kept_as_a_module_level_global_is_found_and_named():
 
 @pytest.mark.parametrize("style", list(STYLES))
 def test_correct_pools_of_every_style_pass_every_check(style):
-    make, _ = STYLES[style]
-    results = check_pools(ws.Net(make()).eval(), x=X[:1])
+    results = check_pools(built(style), x=X[:1])
     assert results and {r.layer for r in results} == {"pool"}
     assert all(r.passed for r in results), [(r.check, r.text) for r in results if not r.passed]
 
 
 @pytest.mark.parametrize("style", list(STYLES))
 def test_a_broken_filter_fails_check_naming_the_layer(style):
-    make, _ = STYLES[style]
-    results = check_pools(ws.Net(make(broken=True)).eval(), x=X[:1])
+    results = check_pools(built(style, broken=True), x=X[:1])
     failed = {r.check: r for r in results if not r.passed}
     assert "filters" in failed, [(r.check, r.text) for r in results]
     assert all(r.layer == "pool" for r in failed.values())
@@ -134,8 +143,7 @@ def test_check_cli_fails_a_broken_pool_and_names_it(tmp_path):
 
 @pytest.mark.parametrize("style", ORDERED)
 def test_bands_in_another_order_are_named_by_orientation(style):
-    make, _ = STYLES[style]
-    report = wavevis.analyze(ws.Net(make(order=ws.SWAPPED)).eval(), X[:1])
+    report = wavevis.analyze(built(style, order=ws.SWAPPED), X[:1])
     row = pool_row(report)
     pool_in = report.pool_input(row.index)
     np.testing.assert_allclose(row.in_energies, pywt_levels(pool_in.numpy(), 1)[0], rtol=1e-5)
