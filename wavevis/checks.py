@@ -19,7 +19,7 @@ from .filterbank import UNIFORM_TOL, BandConv, BandMatch, kernel_spread, match_b
 from .pooling import is_wavelet_pool, wavelet_pools
 from .probechecks import check_probed
 from .records import Bands
-from .sites import ModelPools, cached_pools, find_pools
+from .sites import ModelPools, pools_for
 from .wavelets import SUBBANDS, analysis_filters, list_wavelets
 from .wording import join
 
@@ -559,21 +559,6 @@ def _make(layer: str, check: str, passed: bool, text: str, **details: object) ->
     return CheckResult(layer, check, passed, text, CheckDetails(**details))
 
 
-def _found(model: nn.Module, x: torch.Tensor | None, pools: Sequence[str] | None) -> ModelPools:
-    """The model's pools by behaviour: from x, else from the last analysis, else from a small test image."""
-    if x is None and not pools:
-        cached = cached_pools(model)
-        if cached is not None:
-            return cached
-    if x is None:
-        ref = next(iter(model.parameters()), None)
-        gen = torch.Generator().manual_seed(0)
-        x = torch.rand(1, 3, 64, 64, generator=gen)
-        if ref is not None and ref.is_floating_point():
-            x = x.to(ref.device, ref.dtype)
-    return find_pools(model, x, pools=pools)
-
-
 def check_pools(
     model: nn.Module, *, wavelet: str = "haar", x: torch.Tensor | None = None, pools: Sequence[str] | None = None,
 ) -> list[CheckResult]:
@@ -610,7 +595,7 @@ def check_pools(
     analysis_filters(wavelet)  # an unknown wavelet fails here, with the choices
     # Calling the pools directly would also fire the hooks of a capture running on a shared model.
     with model_lock(model):
-        found = _found(model, x, pools)
+        found = pools_for(model, x, pools)
         return _check_pools(model, wavelet, x, found)
 
 

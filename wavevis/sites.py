@@ -19,7 +19,7 @@ from .structure import level_of, output_leaves, replace_leaves
 from .bandkernels import band_label
 from .wavelets import SUBBANDS
 
-__all__ = ["Downsampler", "ModelPools", "PoolCall", "cached_pools", "describe", "find_pools", "module_names", "returned_bands"]
+__all__ = ["Downsampler", "ModelPools", "PoolCall", "cached_pools", "describe", "find_pools", "module_names", "pools_for", "returned_bands"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,10 +154,13 @@ def _observe(model: nn.Module, x: torch.Tensor, forced: set[int]) -> list[_Seen]
         if threading.get_ident() != thread or not stack:
             return
         _, index = stack.pop()
-        if _torch_layer(module) and id(module) not in forced:
-            return
         x_in = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
         if x_in is None or x_in.dim() != 4 or not x_in.is_floating_point():
+            return
+        if is_wavelet_pool(module) and isinstance(output, torch.Tensor) and output.dim() == 4 \
+                and output.shape[-2:].numel() > x_in.shape[-2:].numel():
+            raise _Stop  # a "pool" that enlarges its maps: every later layer would grow (the capture refuses it)
+        if _torch_layer(module) and id(module) not in forced:
             return
         h, w = x_in.shape[-2:]
         small = any(t.dim() >= 3 and level_of(h, t.shape[-2]) and level_of(w, t.shape[-1])
@@ -173,12 +176,18 @@ def _observe(model: nn.Module, x: torch.Tensor, forced: set[int]) -> list[_Seen]
     try:
         with torch.no_grad():
             model(x)
+    except _Stop:
+        pass
     except Exception:  # noqa: BLE001 - the capture's own forward reports the failure
         return None
     finally:
         for h in handles:
             h.remove()
     return seen
+
+
+class _Stop(Exception):
+    """Ends the discovery forward early, at a pool that makes its maps larger."""
 
 
 def _probe(module: nn.Module, seen: _Seen) -> Probe:
@@ -394,3 +403,20 @@ def describe(probe: Probe) -> str:
     """E.g. "returns LL, LH, HL, HH" in the contract's names."""
     return "returns " + ", ".join(returned_bands(probe))
 
+
+
+def pools_for(model: nn.Module, x: torch.Tensor | None, pools: Sequence[str] | None = None) -> ModelPools:
+    """The model's pools for its checks: found on x, else the last analysis's, else on a 64×64 test image.
+
+    The caller holds the model's capture lock.
+    """
+    if x is None and not pools:
+        cached = cached_pools(model)
+        if cached is not None:
+            return cached
+    if x is None:
+        ref = next(iter(model.parameters()), None)
+        x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        if ref is not None and ref.is_floating_point():
+            x = x.to(ref.device, ref.dtype)
+    return find_pools(model, x, pools=pools)
