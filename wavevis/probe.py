@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .bandkernels import band_label, expected_bank, family_order, match_kernel, name_bands, trim
-from .errors import one_line
+from .errors import one_line, reraise_interrupts
 from .structure import Leaf, level_of, output_leaves
 from .wavelets import SUBBANDS, Subbands, periodic_extend
 
@@ -481,7 +481,8 @@ def probe_module(module: nn.Module, like: torch.Tensor, *, size: tuple[int, int]
         return _probe(module, like, size, c, tol)
     except _Failed as failed:
         return Probe(failed.kind, failed.note, c, measured=failed.measured)
-    except Exception as exc:  # noqa: BLE001 - the user's module may raise anything
+    except BaseException as exc:  # noqa: BLE001 - the user's module may raise anything, SystemExit too
+        reraise_interrupts(exc)
         return Probe("error", f"could not be probed ({one_line(exc)})", c)
     finally:
         with torch.no_grad():  # restored only where changed: a copy would bump the version counters

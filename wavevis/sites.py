@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .errors import AnalysisError
+from .errors import AnalysisError, reraise_interrupts
 from .pooling import is_wavelet_pool, wavelet_pools
 from .probe import Probe, probe_module
 from .records import Bands
@@ -178,7 +178,8 @@ def _observe(model: nn.Module, x: torch.Tensor, forced: set[int]) -> list[_Seen]
             model(x)
     except _Stop:
         pass
-    except Exception:  # noqa: BLE001 - the capture's own forward reports the failure
+    except BaseException as exc:  # noqa: BLE001 - the capture's own forward reports the failure
+        reraise_interrupts(exc)
         return None
     finally:
         for h in handles:
@@ -223,8 +224,12 @@ def _used_bands(model: nn.Module, x: torch.Tensor, calls: list[PoolCall]) -> dic
     todo = [(i, p) for i, p in enumerate(calls) if p.probe is not None and len(_groups(p.probe)) > 1]
     if not todo:
         return {}
-    with torch.no_grad():
-        base = _flat_output(model(x))
+    try:
+        with torch.no_grad():
+            base = _flat_output(model(x))
+    except BaseException as exc:  # noqa: BLE001
+        reraise_interrupts(exc)
+        return {}
     scale = float(base.abs().max()) if base.numel() else 0.0
     result: dict[int, Bands | None] = {}
     for i, pool in todo:
@@ -271,7 +276,8 @@ def _perturbed(model: nn.Module, x: torch.Tensor, pool: PoolCall, maps_by_leaf: 
     try:
         with torch.no_grad():
             y = _flat_output(model(x))
-    except Exception:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001
+        reraise_interrupts(exc)
         return None
     finally:
         handle.remove()
