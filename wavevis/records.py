@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal
 
-__all__ = ["Bands", "CallInfo", "Kind", "LayerStats"]
+__all__ = ["Bands", "CallInfo", "Kind", "LayerStats", "SPECTRAL_FIELDS"]
 
 Kind = Literal["conv", "act", "pool", "wavepool"]
 # Names of subbands in SUBBANDS order, e.g. ("LL",) for an LL-only pool or all four for a concat.
 Bands = tuple[str, ...]
+# Per-layer columns that exist only when spectra were computed (wavevis/spectrum.py).
+SPECTRAL_FIELDS: tuple[str, ...] = ("spectral_centroid", "alias_fraction")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class LayerStats:
     The attributes are the per-layer CSV columns (docs/contract.md); `as_row()` gives the CSV/JSON
     row. Undefined values are None (blank cells). `passes` (not a column) names the bands a wavelet
     pool passes on, None where its output matched no known layout or the call is no wavelet pool.
+    `spectral_centroid` and `alias_fraction` are columns only when `spectra` (not a column) is
+    True, i.e. when the analysis computed spectra (`analyze(..., spectra=True)`, `--spectra`).
     """
 
     image: str
@@ -65,6 +69,9 @@ class LayerStats:
     discarded_fraction: float | None = None
     discarded_fraction_ac: float | None = None
     passes: Bands | None = None
+    spectral_centroid: float | None = None
+    alias_fraction: float | None = None
+    spectra: bool = False
 
     @property
     def is_pool(self) -> bool:
@@ -78,5 +85,7 @@ class LayerStats:
         return None if any(v is None for v in values) else values  # type: ignore[return-value]
 
     def as_row(self) -> dict[str, object]:
-        """The CSV/JSON row: every column, in attribute order, `passes` left out."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "passes"}
+        """The CSV/JSON row: every column, in attribute order, `passes` left out (and the spectral
+        columns, unless spectra were computed)."""
+        skip = {"passes", "spectra"} if self.spectra else {"passes", "spectra", *SPECTRAL_FIELDS}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}

@@ -16,6 +16,7 @@ from .errors import AnalysisError
 from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv, rows_to_json
 from .pooling import wavelet_pool_subbands
 from .records import Bands, CallInfo, LayerStats
+from .spectrum import ImageSpectra, SpectrumRecorder, with_spectra
 from .stats import ChannelStats, channel_values, layer_values
 from .wavelets import SUBBANDS, Subbands
 
@@ -156,6 +157,7 @@ class Report:
         records: one CallRecord per recorded call, in forward order.
         images: one name per image of the batch.
         input_shape: (B, C, H, W) of the analysed batch.
+        spectra: per image, the power spectra of every call (`analyze(..., spectra=True)`), else None.
     """
 
     records: list[CallRecord]
@@ -163,6 +165,7 @@ class Report:
     input_shape: tuple[int, ...]
     _model: nn.Module | None = field(default=None, repr=False)
     _inputs: torch.Tensor | None = field(default=None, repr=False)
+    spectra: list[ImageSpectra] | None = field(default=None, repr=False)
 
     @property
     def model(self) -> nn.Module | None:
@@ -193,12 +196,13 @@ class Report:
         """The typed per-layer rows of one image of the batch, calls in forward order."""
         if not 0 <= image < len(self.images):
             raise IndexError(f"image {image} out of range: the report has {len(self.images)} image(s)")
-        return [
+        rows = [
             _layer_stats(r.info, r.passes, self.images[image], r.stats[image],
                          r.in_bands[image] if r.in_bands is not None else None,
                          r.in_ac[image] if r.in_ac is not None else None)
             for r in self.records
         ]
+        return rows if self.spectra is None else with_spectra(rows, self.spectra[image])
 
     def rows(self) -> list[dict]:
         """Per-layer rows (dicts, the CSV columns of docs/contract.md), image by image, calls in forward order."""
@@ -287,6 +291,7 @@ def analyze(
     images: Sequence[str] | None = None,
     keep_maps: bool = False,
     require_calls: bool = False,
+    spectra: bool = False,
 ) -> Report:
     """Run the model once on a batch and record every conv, activation and pooling call.
 
@@ -299,6 +304,9 @@ def analyze(
             forward's.
         require_calls: raise instead of returning a report without a single recorded call (a
             model of functional calls only), which would give a CSV of headers alone.
+        spectra: also compute every call's power spectrum as the forward pass runs (see
+            wavevis/spectrum.py): `report.spectra`, and the `spectral_centroid` and
+            `alias_fraction` columns in the rows.
 
     Returns:
         The Report.
@@ -310,11 +318,18 @@ def analyze(
     names = list(images) if images is not None else [str(i) for i in range(x.shape[0])]
     if len(names) != x.shape[0]:
         raise ValueError(f"{len(names)} image names for a batch of {x.shape[0]}")
-    records = capture(model, x, keep_maps=keep_maps)
+    recorder = SpectrumRecorder(model, x.shape) if spectra else None
+    if recorder is None:
+        records = capture(model, x, keep_maps=keep_maps)
+    else:
+        with recorder:
+            records = capture(model, x, keep_maps=keep_maps)
     if require_calls and not records:
         raise AnalysisError(
             "the model recorded no layer: wavevis records nn.Conv2d, activation and pooling modules "
             "(functional calls such as F.relu are not seen), so there are no rows to show; build the "
             "model from such modules"
         )
-    return Report(records, names, tuple(x.shape), model, x)
+    if recorder is None:
+        return Report(records, names, tuple(x.shape), model, x)
+    return Report(records, names, tuple(x.shape), model, x, spectra=recorder.result(records, names))
