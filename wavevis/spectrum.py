@@ -380,26 +380,24 @@ class SpectralTotals:
         """Merge the spectra of one report's images in."""
         for image in spectra:
             for s in image.calls:
-                sums = self._sums.setdefault((s.info.layer, s.info.call), [0.0, 0.0, 0.0, 0.0])
+                # total, moment, above, total where a next step exists, images with a next step
+                sums = self._sums.setdefault((s.info.layer, s.info.call), [0.0, 0.0, 0.0, 0.0, 0.0])
                 sums[0] += s.total
                 sums[1] += s.moment
                 if s.above is not None:
                     sums[2] += s.above
                     sums[3] += s.total
+                    sums[4] += 1
 
     def apply(self, stats: Sequence[LayerStats]) -> list[LayerStats]:
         """The dataset rows with the merged spectral columns filled in."""
         out = []
         for row in stats:
-            sums = self._sums.get((row.layer, row.call))
-            centroid = alias = None
-            if sums is not None:
-                total, moment, above, alias_total = sums
-                centroid = moment / total if total > 0 else None
-                if alias_total > 0:
-                    alias = min(max(above / alias_total, 0.0), 1.0)
-                elif alias_total == 0 and above == 0 and total == 0:
-                    alias = None
+            total, moment, above, alias_total, stepped = self._sums.get((row.layer, row.call), [0.0] * 5)
+            centroid = moment / total if total > 0 else None
+            alias = None
+            if stepped:
+                alias = min(max(above / alias_total, 0.0), 1.0) if alias_total > 0 else 0.0
             out.append(replace(row, spectra=True, spectral_centroid=centroid, alias_fraction=alias))
         return out
 
