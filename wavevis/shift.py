@@ -247,7 +247,7 @@ def equivariance(
     errors = {record.info.index: np.zeros(grid) for record, _, grid in plan}
     variation = {
         record.info.index: float(torch.linalg.vector_norm(
-            (record.maps[0] - record.maps[0].mean(dim=(-2, -1), keepdim=True)).to(torch.float64)))
+            record.maps[0].to(torch.float64) - record.maps[0].to(torch.float64).mean(dim=(-2, -1), keepdim=True)))
         for record, _, _ in plan
     }
     largest = (max((g[0] for _, _, g in plan), default=1), max((g[1] for _, _, g in plan), default=1))
