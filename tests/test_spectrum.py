@@ -87,6 +87,14 @@ def test_sinusoid_above_the_next_nyquist_folds_over_when_subsampled() -> None:
     assert second.alias_fraction is None  # nothing downsamples after it
 
 
+def test_an_unpadded_conv_trimming_a_border_is_no_downsampling_step() -> None:
+    # 6×6 → 4×4 (a 3×3 conv without padding) shrinks by 1.5 but samples nothing; 4×4 → 2×2 halves.
+    model = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2))
+    conv, pool = _spectra(model, torch.randn(1, 1, 6, 6, generator=torch.Generator().manual_seed(0)))
+    assert conv.transfer is None and pool.transfer is not None
+    assert conv.next_index == pool.info.index and pool.next_index is None
+
+
 def test_bins_a_map_cannot_reach_are_blank() -> None:
     calls = _spectra(nn.Sequential(_identity_conv(1), _identity_conv(1, stride=4)),
                      torch.randn(1, 1, 256, 256, generator=torch.Generator().manual_seed(0)))
@@ -158,7 +166,7 @@ def test_alias_fraction_is_zero_for_a_map_constant_per_channel() -> None:
 @pytest.mark.parametrize("pool", ["wave-ll", "max", "blurpool", "wave-cat"])
 def test_alias_fraction_is_a_share_and_matches_the_pool_input(pool: str) -> None:
     model = wavevis.build_model("wavevgg", pool=pool)
-    x = wavevis.load_image(wavevis.sample_image_path("zone_plate.png"), size=64)
+    x = wavevis.load_image(wavevis.sample_image_path("zone_plate.png"), size=32)
     report = wavevis.analyze(model, x, spectra=True)
     calls = report.spectra[0].calls
     fractions = [c.alias_fraction for c in calls if c.alias_fraction is not None]

@@ -20,7 +20,6 @@ __all__ = [
     "BIN_EDGES",
     "BIN_WIDTH",
     "CallSpectrum",
-    "DOWNSAMPLING_FACTOR",
     "ImageSpectra",
     "N_BINS",
     "SpectralTotals",
@@ -40,10 +39,6 @@ __all__ = [
 BIN_WIDTH = 1 / 128
 BIN_EDGES: np.ndarray = np.append(np.arange(65) * BIN_WIDTH, math.sqrt(0.5))  # (66,)
 N_BINS = len(BIN_EDGES) - 1  # 65
-# A call is a downsampling step when its map is at least this many times smaller than the map
-# before it along H or W (stride-2 pooling: 2; the 2-pixel trim of an unpadded 3×3 conv is not one).
-# A 1×1 output (global pooling) is a reduction, not a sampling of a grid, and never counts.
-DOWNSAMPLING_FACTOR = 1.5
 _CHUNK_BYTES = 1 << 20  # channels are transformed in chunks of ~1 MB of spectrum: they stay in cache
 _KEEP_BYTES = 1 << 26  # the last map's spectrum is kept for a downsampling call after it up to 64 MB
 
@@ -107,7 +102,7 @@ def _spectrum(y: torch.Tensor) -> _Spectrum:
     chunks, means = [], []
     for start in range(0, c, step):
         part = y[start : start + step]
-        mean = part.mean(dim=(1, 2), dtype=torch.float64)  # exact: a constant channel gives zeros below
+        mean = part.sum(dim=(1, 2), dtype=torch.float64) / (h * w)  # exact for a constant channel: zeros below
         f = torch.fft.rfft2(part - mean.to(y.dtype)[:, None, None])  # (c, H, W//2+1)
         power += (f.real.square() + f.imag.square()).sum(dim=0)  # float32 within a chunk, float64 across
         chunks.append(f)
@@ -186,9 +181,13 @@ class AliasTransfer:
 
 
 def _variance(t: torch.Tensor) -> float:
-    """Channel-averaged population variance of a (C, H, W) map, float64."""
-    flat = t.reshape(t.shape[0], -1).to(torch.float64)
-    return float(flat.var(dim=1, correction=0).mean()) if flat.shape[1] > 0 else 0.0
+    """Channel-averaged population variance of a (C, H, W) map: two passes, float64 sums, no float64 copy."""
+    n = t.shape[-2] * t.shape[-1]
+    if n == 0:
+        return 0.0
+    mean = t.sum(dim=(-2, -1), dtype=torch.float64) / n
+    centred = t - mean.to(t.dtype)[:, None, None]
+    return float((centred * centred).sum(dtype=torch.float64)) / (n * t.shape[0])
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -420,10 +419,15 @@ class _Pending:
 
 
 def _is_step(before: tuple[int, int], after: tuple[int, int]) -> bool:
-    """True when a map of size `after` is a downsampling step from one of size `before`."""
+    """True when a map of size `after` is a downsampling step from one of size `before`.
+
+    At least halving along H or W (after ≤ ⌈before/2⌉): stride-2 pooling and strided convs are
+    steps, the border an unpadded convolution trims is not. A 1×1 output (global pooling) is a
+    reduction, not a sampling of a grid, and never counts.
+    """
     if after[0] * after[1] <= 1:
         return False
-    return before[0] >= DOWNSAMPLING_FACTOR * after[0] or before[1] >= DOWNSAMPLING_FACTOR * after[1]
+    return any(a < b and a <= -(-b // 2) for a, b in zip(after, before))
 
 
 class SpectrumRecorder:
