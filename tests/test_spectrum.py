@@ -321,3 +321,11 @@ def test_cli_stats_spectra_adds_the_columns_also_to_the_summary(tmp_path) -> Non
         assert out.splitlines()[0].endswith(",spectral_centroid,alias_fraction")
     code, out, _ = _run(["stats", image, "--size", "32"])
     assert "spectral_centroid" not in out.splitlines()[0]
+
+
+def test_maps_with_nan_give_blank_spectral_columns() -> None:
+    conv = _identity_conv(2)
+    with torch.no_grad():
+        conv.weight[0, 0] = float("nan")
+    calls = _spectra(nn.Sequential(conv, nn.MaxPool2d(2)), torch.randn(1, 2, 16, 16))
+    assert calls[0].spectral_centroid is None and calls[0].alias_fraction is None

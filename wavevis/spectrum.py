@@ -53,10 +53,16 @@ class _Grid:
     counts: np.ndarray  # (N_BINS,) full-spectrum coefficients per bin (twins counted)
 
 
+def _signed_index(n: int) -> torch.Tensor:
+    """The integer frequency index k of each fft output along an axis of length n (fftfreq · n, exactly)."""
+    k = torch.arange(n)
+    return torch.where(k < (n + 1) // 2, k, k - n)
+
+
 @lru_cache(maxsize=64)
 def _grid(height: int, width: int, in_height: int, in_width: int) -> _Grid:
-    fh = torch.fft.fftfreq(height, dtype=torch.float64) * height / in_height  # k / H_in
-    fw = torch.fft.rfftfreq(width, dtype=torch.float64) * width / in_width
+    fh = _signed_index(height).to(torch.float64) / in_height  # k / H_in cycles per input pixel
+    fw = torch.arange(width // 2 + 1, dtype=torch.float64) / in_width
     rho = torch.sqrt(fh[:, None] ** 2 + fw[None, :] ** 2)
     bins = (torch.floor(rho / BIN_WIDTH).clamp(max=N_BINS - 1)).to(torch.int64).flatten()
     weights = torch.full((fw.numel(),), 2.0, dtype=torch.float64)
@@ -89,8 +95,8 @@ class _Spectrum:
 def _spectrum(y: torch.Tensor) -> _Spectrum:
     """rfft2 of each channel with its mean removed, in channel chunks; the channel-summed power.
 
-    Each chunk is read once from memory and then stays in cache for its mean, the subtraction,
-    the FFT and the power, so the cost is close to the FFT's alone.
+    Each chunk (~1 MB) is read from memory once; its mean, the subtraction, the FFT and the power
+    then work on it while it is in cache.
 
     Args:
         y: (C, H, W) map.
@@ -225,7 +231,7 @@ def alias_transfer(
     if isinstance(module, nn.FractionalMaxPool2d) or x[sub][:, :oh, :ow].shape[-2:] != (oh, ow):
         return AliasTransfer(None, fraction, None, None, None)  # random, or no integer subsampling
     # x_L: the input with every frequency above the output's Nyquist removed, channel means kept.
-    kh = torch.fft.fftfreq(h, d=1.0 / h, device=x.device).abs() <= rows
+    kh = _signed_index(h).abs().to(x.device) <= rows
     kw = torch.arange(w // 2 + 1, device=x.device) <= cols
     mask = (kh[:, None] & kw[None, :]).to(spectrum.chunks[0].dtype)
     low = torch.cat([torch.fft.irfft2(f * mask, s=(h, w)) for f in spectrum.chunks]).to(x.dtype)
@@ -270,13 +276,15 @@ class CallSpectrum:
 
     @property
     def spectral_centroid(self) -> float | None:
-        """Power-weighted mean radial frequency, cycles per input pixel; None for a map with no variation."""
-        return self.moment / self.total if self.total > 0 else None
+        """Power-weighted mean radial frequency, cycles per input pixel; None for a map with no
+        variation (or with NaN/Inf values)."""
+        return self.moment / self.total if math.isfinite(self.total) and self.total > 0 else None
 
     @property
     def alias_fraction(self) -> float | None:
-        """Share of the map's power above the next downsampling step's Nyquist (0 with no power)."""
-        if self.above is None:
+        """Share of the map's power above the next downsampling step's Nyquist (0 with no power;
+        None with no next step, or NaN/Inf values)."""
+        if self.above is None or not math.isfinite(self.total) or not math.isfinite(self.above):
             return None
         return min(max(self.above / self.total, 0.0), 1.0) if self.total > 0 else 0.0
 
