@@ -14,6 +14,7 @@ import wavevis
 from wavevis.cli import main
 from wavevis.errors import AnalysisError
 from wavevis.export import CONSISTENCY_COLUMNS, EQUIVARIANCE_COLUMNS
+from wavevis.pooling import MaxBlurPool2d
 from wavevis.shift import consistency, equivariance, fourier_shift
 
 
@@ -144,9 +145,9 @@ def test_subsampling_a_band_limited_image_is_equivariant_at_every_shift() -> Non
 def test_blurpool_is_closer_to_equivariant_than_max_pooling() -> None:
     x = wavevis.load_image(wavevis.sample_image_path("zone_plate.png"), size=32)
     means = {}
-    for pool in ("max", "blurpool"):
-        result = equivariance(wavevis.build_model("wavevgg", pool=pool), x, period=2)
-        means[pool] = next(layer for layer in result.layers if layer.info.layer == "pool1").mean
+    for name, pool in {"max": nn.MaxPool2d(2), "blurpool": MaxBlurPool2d(3)}.items():
+        (_, layer) = equivariance(nn.Sequential(_conv_identity(), pool), x).layers
+        means[name] = layer.mean
     assert means["blurpool"] < means["max"]
 
 
@@ -177,13 +178,27 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+_TINY_NET = """
+import torch.nn as nn
+
+
+def Net():
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3, padding=1),
+                         nn.MaxPool2d(2), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+"""
+
+
 def test_cli_shift_prints_and_writes_both(tmp_path) -> None:
+    (tmp_path / "tiny.py").write_text(_TINY_NET)
     image = str(wavevis.sample_image_path("zone_plate.png"))
-    code, out, err = _run(["shift", image, "--size", "32", "--max-shift", "8", "--pairs", "4", "--period", "2",
-                           "--out", str(tmp_path / "e.csv"), "--consistency", str(tmp_path / "c.csv")])
+    code, out, err = _run(["shift", image, "--model", f"{tmp_path / 'tiny.py'}:Net", "--size", "32",
+                           "--max-shift", "8", "--pairs", "4", "--out", str(tmp_path / "e.csv"),
+                           "--consistency", str(tmp_path / "c.csv")])
     assert code == 0, err
-    assert "Consistency:" in out and "pairs of 24×24 crops" in out and "pool3" in out
-    assert (tmp_path / "e.csv").read_text().splitlines()[0] == ",".join(EQUIVARIANCE_COLUMNS)
+    assert "Consistency:" in out and "pairs of 24×24 crops" in out and "Equivariance:" in out
+    rows = (tmp_path / "e.csv").read_text().splitlines()
+    # Calls 0-1 at stride 1 (1 shift each), 2-3 at stride 2 (4 each), 4 at stride 4 (16); the 1×1 pool is left out.
+    assert rows[0] == ",".join(EQUIVARIANCE_COLUMNS) and len(rows) == 1 + 2 * 1 + 2 * 4 + 16
     assert len((tmp_path / "c.csv").read_text().splitlines()) == 1 + 4
 
 
