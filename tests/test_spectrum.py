@@ -327,3 +327,12 @@ def test_maps_with_nan_give_blank_spectral_columns() -> None:
         conv.weight[0, 0] = float("nan")
     calls = _spectra(nn.Sequential(conv, nn.MaxPool2d(2)), torch.randn(1, 2, 16, 16))
     assert calls[0].spectral_centroid is None and calls[0].alias_fraction is None
+
+
+def test_cli_spectrum_refuses_to_write_over_its_input(tmp_path) -> None:
+    image = tmp_path / "zone.png"
+    image.write_bytes(wavevis.sample_image_path("zone_plate.png").read_bytes())
+    before = image.read_bytes()
+    code, out, err = _run(["spectrum", str(image), "--size", "32", "--out", str(image)])
+    assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1
+    assert image.read_bytes() == before

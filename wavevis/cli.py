@@ -448,11 +448,21 @@ class _SpectralSummary:
         return self._summary.channel_rows()
 
 
+def _files_read(paths: Sequence[Path], config: ModelConfig) -> list[tuple[str, object]]:
+    """(name, path) of every file a spectrum/shift run reads, so that no output may overwrite one."""
+    read: list[tuple[str, object]] = [(escape(path), path) for path in paths]
+    if config.weights:
+        read.append((f"--weights {escape(config.weights)}", config.weights))
+    if config.model.rpartition(":")[0].endswith(".py"):
+        read.append((f"--model {escape(config.model)}", config.model.rpartition(":")[0]))
+    return read
+
+
 def _run_spectrum(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     _check_size(args)
     paths = _expand_inputs(args.inputs)
     device = _device(args.device)
-    with DeferredOutputs() as outputs:
+    with DeferredOutputs(_files_read(paths, _config(args))) as outputs:
         table = CsvRows(outputs.open(args.out, "--out", stdout), SPECTRUM_COLUMNS)
         layers = CsvRows(outputs.open(args.layers, "--layers"), SPECTRUM_LAYER_COLUMNS) if args.layers else None
         model = _load(_config(args), device, stderr)
@@ -493,16 +503,17 @@ def _run_shift(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     if args.period < 1:
         raise WavevisError(f"--period {args.period}: give at least 1")
     device = _device(args.device)
+    if args.image == "":
+        raise ImageError("IMAGE '' names no file: give an image file")
     path = Path(args.image)
-    if not path.is_file():
-        raise ImageError(f"{path} does not exist: give an image file")
-    with DeferredOutputs() as outputs:
+    regular_file_size(path, error=ImageError, what="an image file")
+    with DeferredOutputs(_files_read([path], _config(args))) as outputs:
         equi_csv = CsvRows(outputs.open(args.out, "--out"), EQUIVARIANCE_COLUMNS) if args.out else None
         cons_csv = (CsvRows(outputs.open(args.consistency, "--consistency"), CONSISTENCY_COLUMNS)
                     if args.consistency else None)
         model = _load(_config(args), device, stderr)
         x, notices = _read_image(path, args)
-        stderr.writelines(f"note: {path.name}: {notice}\n" for notice in notices)
+        stderr.writelines(f"note: {escape(path.name)}: {notice}\n" for notice in notices)
         x = x.to(device)
         side = min(x.shape[-2:])
         if args.only != "equivariance" and not 1 <= args.max_shift < side:
