@@ -12,7 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from wavevis.pooling import (
+    BLUR_SIZES,
     POOLS,
+    MaxBlurPool2d,
     WavePool2d,
     band_attributes,
     create_pool,
@@ -192,7 +194,7 @@ def test_wavelet_pool_subbands_of_posted_module_match_pywt() -> None:
 
 
 def test_list_pools() -> None:
-    assert list_pools() == ["wave-ll", "wave-cat", "max", "avg"]
+    assert list_pools() == ["wave-ll", "wave-cat", "max", "avg", "blurpool", "blurpool2", "blurpool4", "blurpool5"]
     assert all(get_pool(name).name == name for name in list_pools())
 
 
@@ -205,12 +207,66 @@ def test_registered_pools_halve_and_expand(name: str, size: tuple[int, int]) -> 
 
 
 @pytest.mark.parametrize("name, cls, keep", [("wave-ll", WavePool2d, "ll"), ("wave-cat", WavePool2d, "all"),
-                                             ("max", nn.MaxPool2d, None), ("avg", nn.AvgPool2d, None)])
+                                             ("max", nn.MaxPool2d, None), ("avg", nn.AvgPool2d, None),
+                                             ("blurpool", MaxBlurPool2d, None)])
 def test_create_pool_by_name(name: str, cls: type, keep: str | None) -> None:
     pool = create_pool(name, 8, wavelet="sym4")
     assert type(pool) is cls
     if keep is not None:
         assert (pool.keep, pool.wavelet, pool.channels) == (keep, "sym4", 8)
+
+
+# -- blurpool (Zhang 2019: max 2×2 stride 1, reflect-pad, binomial blur stride 2) -----------------------
+
+
+def test_blurpool_sizes_by_name_and_by_partial() -> None:
+    assert BLUR_SIZES == (2, 3, 4, 5)
+    assert create_pool("blurpool", 4).blur == 3
+    assert [create_pool(f"blurpool{b}", 4).blur for b in (2, 4, 5)] == [2, 4, 5]
+    assert create_pool(partial(MaxBlurPool2d, blur=5), 4).blur == 5
+    with pytest.raises(ValueError, match="blur size must be one of 2, 3, 4, 5"):
+        MaxBlurPool2d(4, blur=7)
+
+
+def test_blurpool_hand_worked_ramp() -> None:
+    # x = 1…16 in rows of 4. Max 2×2 stride 1: [[6,7,8],[10,11,12],[14,15,16]]. Reflect-padded by 1:
+    #   11 10 11 12 11 /  7  6  7  8  7 / 11 10 11 12 11 / 15 14 15 16 15 / 11 10 11 12 11
+    # The 3×3 filter [1,2,1]ᵀ[1,2,1]/16 at (1,1): (42 + 2·26 + 42)/16 = 136/16 = 8.5; at (1,3):
+    # (46 + 2·30 + 46)/16 = 9.5; at (3,1): (42 + 2·58 + 42)/16 = 12.5; at (3,3): (46 + 2·62 + 46)/16 = 13.5.
+    x = torch.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+    assert MaxBlurPool2d(1)(x).tolist() == [[[[8.5, 9.5], [12.5, 13.5]]]]
+    # Blur 2 pads (0, 1): rows 6 7 8 7 / 10 11 12 11 / 14 15 16 15 / 10 11 12 11, averaged over 2×2
+    # blocks: (6+7+10+11)/4 = 8.5, (8+7+12+11)/4 = 9.5, (14+15+10+11)/4 = 12.5, (16+15+12+11)/4 = 13.5.
+    assert MaxBlurPool2d(1, blur=2)(x).tolist() == [[[[8.5, 9.5], [12.5, 13.5]]]]
+    assert nn.MaxPool2d(2)(x).tolist() == [[[[6.0, 8.0], [14.0, 16.0]]]]
+
+
+def test_blurpool_hand_worked_impulse_spreads_where_max_pool_does_not() -> None:
+    # 16 at (1, 1) of a 6×6 zero map. The dense 2×2 max is 16 on rows/cols {0, 1} of the 5×5 map;
+    # reflect-padded by 1 that is the 3×3 block rows/cols {0, 1, 2} of the 7×7 map. The binomial
+    # 3×3 at centres (1,1), (1,3), (3,1), (3,3): 16·16/16 = 16; 16·(1+2+1)·1/16 = 4 (twice);
+    # 16·1·1/16 = 1; every centre further away sees zeros.
+    x = torch.zeros(1, 1, 6, 6)
+    x[0, 0, 1, 1] = 16.0
+    assert MaxBlurPool2d(1)(x).tolist() == [[[[16.0, 4.0, 0.0], [4.0, 1.0, 0.0], [0.0, 0.0, 0.0]]]]
+    assert nn.MaxPool2d(2)(x).tolist() == [[[[16.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]]]
+
+
+@pytest.mark.parametrize("blur", BLUR_SIZES)
+def test_blurpool_keeps_constants_and_channels_apart_and_adds_no_checkpoint_keys(blur: int) -> None:
+    pool = MaxBlurPool2d(3, blur=blur)
+    x = torch.stack([torch.full((7, 9), v) for v in (2.0, -1.0, 0.5)]).unsqueeze(0)
+    out = pool(x)
+    assert out.shape == (1, 3, 3, 4)
+    assert torch.equal(out, torch.stack([torch.full((3, 4), v) for v in (2.0, -1.0, 0.5)]).unsqueeze(0))
+    assert dict(pool.state_dict()) == {}
+    taps = np.array({2: [1, 1], 3: [1, 2, 1], 4: [1, 3, 3, 1], 5: [1, 4, 6, 4, 1]}[blur], dtype=float)
+    np.testing.assert_allclose(pool.filter[0, 0].numpy(), np.outer(taps, taps) / taps.sum() ** 2, rtol=1e-7)
+
+
+def test_blurpool_on_tiny_maps_falls_back_to_replicate_padding() -> None:
+    assert MaxBlurPool2d(2, blur=5)(torch.randn(1, 2, 3, 3)).shape == (1, 2, 1, 1)
+    assert MaxBlurPool2d(2)(torch.randn(1, 2, 2, 2)).shape == (1, 2, 1, 1)
 
 
 def test_max_and_avg_pools_on_odd_maps() -> None:

@@ -1,4 +1,4 @@
-"""Command line: `wavevis stats|check|models …`; main(argv) returns the exit code."""
+"""Command line: `wavevis stats|check|spectrum|shift|models …`; main(argv) returns the exit code."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ from .checkpoints import CHECKPOINT_EXTENSIONS
 from .compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, MODEL_COLUMN
 from .config import CONFIG_KEYS, ModelConfig, config_label, config_labels, parse_config
 from .errors import ImageError, Terminated, WavevisError, escape
-from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, CsvRows, JsonRows
+from .export import (
+    CHANNEL_COLUMNS, CONSISTENCY_COLUMNS, EQUIVARIANCE_COLUMNS, LAYER_COLUMNS, SPECTRUM_COLUMNS,
+    SPECTRUM_LAYER_COLUMNS, CsvRows, JsonRows,
+)
 from .findings import Diagnosis, examine
 from .images import (
     DEFAULT_SAMPLE, IMAGE_EXTENSIONS, MAX_INPUT_SIDE, MIN_SIDE, NORMALIZATIONS, decode_image, load_image,
@@ -32,6 +35,8 @@ from .models import MAX_SEED, list_inits, list_models
 from .outputs import DeferredOutputs
 from .pooling import POOLS
 from .report import Report, Summary, analyze
+from .shift import DEFAULT_MAX_SHIFT, DEFAULT_PAIRS, DEFAULT_PERIOD, Consistency, Equivariance, consistency, equivariance
+from .spectrum import BIN_WIDTH, N_BINS, SpectralTotals, spectrum_layer_rows, spectrum_rows
 from .wavelets import analysis_filters, list_wavelets
 
 __all__ = ["build_parser", "main"]
@@ -166,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--summary", action="store_true",
                      help="dataset-level rows over all images instead of one row per image "
                           "(a channel is dead if dead on every image)")
+    _spectra_option(out)
     cmp = stats.add_argument_group(
         "compare",
         "Run other configurations on the same images. SPEC is key=value[,key=value…] over the model "
@@ -190,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"image to analyse (default: the sample image {DEFAULT_SAMPLE})")
     _image_options(check)
 
+    _add_spectrum_parser(sub)
+    _add_shift_parser(sub)
     sub.add_parser("models", help="list built-in models, pool variants, wavelets and init schemes",
                    description="List what --model, --pool, --wavelet and --init accept.")
     return parser
@@ -209,6 +217,64 @@ def _folder_images(folder: str) -> list[Path]:
     for root, _dirs, files in os.walk(folder, onerror=refuse):
         found.extend(Path(root, name) for name in files if name.lower().endswith(_SUFFIXES))
     return sorted(found)
+
+
+def _spectra_option(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--spectra", action="store_true",
+                       help="also compute every call's power spectrum and add the columns spectral_centroid "
+                            "(cycles per input pixel) and alias_fraction (share of the map's power above the "
+                            "next downsampling step's Nyquist); see README 'Spectra'")
+
+
+def _add_spectrum_parser(sub: argparse._SubParsersAction) -> None:
+    spectrum = sub.add_parser(
+        "spectrum", help="power spectra of every call's maps, on one frequency axis, as CSV",
+        description="Run the model on each image and write the radially binned power spectrum of every "
+                    "recorded call (each channel's mean removed, averaged over channels) on one axis in "
+                    f"cycles per input pixel: {N_BINS} bins, [i/{round(1 / BIN_WIDTH)}, (i+1)/{round(1 / BIN_WIDTH)}) "
+                    "up to 0.5 and the corners [0.5, 0.707] last. The long-form table (one row per call × "
+                    "bin) goes to --out or standard output; --layers writes one row per call: stride, "
+                    "total power, spectral_centroid, alias_fraction and, at each downsampling call, the "
+                    "share of its input above its output's Nyquist and how much of it the layer lets "
+                    "through (alias_leak). See README 'Spectra'.",
+    )
+    spectrum.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR",
+                          help="image files, or folders whose images (by extension) are all used")
+    _model_options(spectrum)
+    _image_options(spectrum)
+    out = spectrum.add_argument_group("output")
+    out.add_argument("--out", metavar="CSV", help="long-form spectrum CSV (default: standard output)")
+    out.add_argument("--layers", metavar="CSV", help="also write the per-call summary CSV here")
+
+
+def _add_shift_parser(sub: argparse._SubParsersAction) -> None:
+    shift = sub.add_parser(
+        "shift", help="shift consistency of the classifier and shift equivariance of every layer",
+        description="Consistency (Zhang 2019): the share of random pairs of shifted crops of the image "
+                    "that get the same predicted class; crops are (size - max-shift) pixels square, at "
+                    "offsets drawn uniformly from 0…max-shift along each axis. Equivariance: for every "
+                    "call with a whole-number stride s, the normalised distance between the maps of "
+                    "the circularly shifted image and the (Fourier-)shifted maps of the image, for every "
+                    "input shift within min(s, --period) along each axis (one forward pass per shift). "
+                    "A summary is printed; --out and --consistency write the rows as CSV.",
+    )
+    shift.add_argument("image", metavar="IMAGE", help="the image")
+    _model_options(shift)
+    _image_options(shift)
+    group = shift.add_argument_group("shifts")
+    group.add_argument("--max-shift", type=int, default=DEFAULT_MAX_SHIFT,
+                       help=f"largest crop offset in pixels, per axis (default: {DEFAULT_MAX_SHIFT})")
+    group.add_argument("--pairs", type=int, default=DEFAULT_PAIRS,
+                       help=f"random pairs of crops for the consistency (default: {DEFAULT_PAIRS})")
+    group.add_argument("--offset-seed", type=int, default=0, help="seed of the crop offsets (default: 0)")
+    group.add_argument("--period", type=int, default=DEFAULT_PERIOD,
+                       help="largest shift grid per axis for the equivariance: a call with stride s is tested "
+                            f"on min(s, PERIOD)² shifts (default: {DEFAULT_PERIOD})")
+    group.add_argument("--only", choices=["consistency", "equivariance"],
+                       help="compute only one of the two (the equivariance costs one forward pass per shift)")
+    out = shift.add_argument_group("output")
+    out.add_argument("--out", metavar="CSV", help="write the equivariance rows (call × shift) here")
+    out.add_argument("--consistency", metavar="CSV", help="write the consistency pairs here")
 
 
 def _expand_inputs(inputs: Sequence[str]) -> list[Path]:
@@ -291,7 +357,7 @@ def _read_image(path: Path, args: argparse.Namespace) -> tuple[torch.Tensor, tup
 
 def _reports(
     model: nn.Module, paths: list[Path], args: argparse.Namespace, device: torch.device, stderr: TextIO,
-    label: str = "", notes: bool = True,
+    label: str = "", notes: bool = True, spectra: bool = False,
 ) -> Iterator[Report]:
     """One single-image Report per path, in order, with a progress line for several images."""
     for done, path in enumerate(paths, start=1):
@@ -305,7 +371,7 @@ def _reports(
                 stderr.writelines(f"note: {escape(path.name)}: {notice}\n" for notice in notices)
             try:
                 report = analyze(model, x.to(device), images=[str(path)], require_calls=True,
-                                 pools=args.pool_layers)
+                                 pools=args.pool_layers, spectra=spectra)
             except WavevisError as exc:  # name the file: in a folder run it is one of many
                 raise type(exc)(f"{escape(path)}: {label + ': ' if label else ''}{exc}") from None
         except BaseException:
@@ -352,20 +418,125 @@ def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             tag = {MODEL_COLUMN: label} if several else {}
             model = _load(config, device, stderr, shown)
             summary = Summary() if args.summary else None
+            totals = SpectralTotals() if args.summary and args.spectra else None
             # Image notes once, not once per compared configuration.
-            for report in _reports(model, paths, args, device, stderr, shown, notes=index == 0):
+            for report in _reports(model, paths, args, device, stderr, shown, notes=index == 0,
+                                   spectra=args.spectra):
                 if summary is not None:
                     summary.add(report)  # a running merge: memory stays flat over any number of images
+                    if totals is not None:
+                        totals.add(report.spectra)
                 else:
                     emit(report, tag)
             if summary is not None:
-                emit(summary, tag)
+                emit(summary if totals is None else _SpectralSummary(summary, totals), tag)
         for writer in (layer_csv, layer_json, channel_csv):
             if writer is not None:
                 writer.close()
         if json_file is not None:
             json_file.write("\n")
         outputs.commit()
+    return 0
+
+
+class _SpectralSummary:
+    """A dataset Summary whose rows carry the merged spectral columns (`stats --summary --spectra`)."""
+
+    def __init__(self, summary: Summary, totals: SpectralTotals) -> None:
+        self._summary = summary
+        self._totals = totals
+
+    def rows(self) -> list[dict]:
+        return [s.as_row() for s in self._totals.apply(self._summary.layer_stats())]
+
+    def channel_rows(self) -> list[dict]:
+        return self._summary.channel_rows()
+
+
+def _files_read(paths: Sequence[Path], config: ModelConfig) -> list[tuple[str, object]]:
+    """(name, path) of every file a spectrum/shift run reads, so that no output may overwrite one."""
+    read: list[tuple[str, object]] = [(escape(path), path) for path in paths]
+    if config.weights:
+        read.append((f"--weights {escape(config.weights)}", config.weights))
+    if config.model.rpartition(":")[0].endswith(".py"):
+        read.append((f"--model {escape(config.model)}", config.model.rpartition(":")[0]))
+    return read
+
+
+def _run_spectrum(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    _check_size(args)
+    paths = _expand_inputs(args.inputs)
+    device = _device(args.device)
+    with DeferredOutputs(_files_read(paths, _config(args))) as outputs:
+        table = CsvRows(outputs.open(args.out, "--out", stdout), SPECTRUM_COLUMNS)
+        layers = CsvRows(outputs.open(args.layers, "--layers"), SPECTRUM_LAYER_COLUMNS) if args.layers else None
+        model = _load(_config(args), device, stderr)
+        for report in _reports(model, paths, args, device, stderr, spectra=True):
+            table.write(spectrum_rows(report.spectra))
+            if layers is not None:
+                layers.write(spectrum_layer_rows(report.spectra))
+        for writer in (table, layers):
+            if writer is not None:
+                writer.close()
+        outputs.commit()
+    return 0
+
+
+def _format_shift(label: str, image: str, size: tuple[int, int], cons: Consistency | None,
+                  equi: Equivariance | None) -> str:
+    out = [f"wavevis shift: {label} on {image} ({size[0]}×{size[1]})", ""]
+    if cons is not None:
+        out.append(f"Consistency: {cons.consistency:.1%} of {cons.pairs} pairs of {cons.crop[0]}×{cons.crop[1]} "
+                   f"crops (offsets 0–{cons.max_shift} px, seed {cons.seed}) get the same class.")
+        out.append("")
+    if equi is not None:
+        out.append("Equivariance: ‖F(shifted image) − shifted F(image)‖ / ‖F(image) − channel means‖ per call "
+                   "(0 = exact; ~1.4 = unrelated), over the input shifts within each call's stride")
+        out.append(f"  {'index':>5}  {'layer':<20} {'stride':>7} {'shifts':>7} {'mean':>7} {'max':>7}")
+        for layer in equi.layers:
+            name = layer.info.layer + (f"#{layer.info.call}" if layer.info.call > 1 else "")
+            grid = f"{layer.errors.shape[0]}×{layer.errors.shape[1]}"
+            stride = f"{layer.stride[0]}×{layer.stride[1]}"
+            out.append(f"  {layer.info.index:>5}  {name:<20} {stride:>7} {grid:>7} {layer.mean:>7.3f} {layer.max:>7.3f}")
+    return "\n".join(out) + "\n"
+
+
+def _run_shift(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    _check_size(args)
+    if args.pairs < 1:
+        raise WavevisError(f"--pairs {args.pairs}: give at least 1 pair")
+    if args.period < 1:
+        raise WavevisError(f"--period {args.period}: give at least 1")
+    device = _device(args.device)
+    if args.image == "":
+        raise ImageError("IMAGE '' names no file: give an image file")
+    path = Path(args.image)
+    regular_file_size(path, error=ImageError, what="an image file")
+    with DeferredOutputs(_files_read([path], _config(args))) as outputs:
+        equi_csv = CsvRows(outputs.open(args.out, "--out"), EQUIVARIANCE_COLUMNS) if args.out else None
+        cons_csv = (CsvRows(outputs.open(args.consistency, "--consistency"), CONSISTENCY_COLUMNS)
+                    if args.consistency else None)
+        model = _load(_config(args), device, stderr)
+        x, notices = _read_image(path, args)
+        stderr.writelines(f"note: {escape(path.name)}: {notice}\n" for notice in notices)
+        x = x.to(device)
+        side = min(x.shape[-2:])
+        if args.only != "equivariance" and not 1 <= args.max_shift < side:
+            raise WavevisError(f"--max-shift {args.max_shift} does not fit a {x.shape[-2]}×{x.shape[-1]} image: "
+                               f"use 1 to {side - 1}, or a larger --size")
+        cons = None if args.only == "equivariance" else consistency(
+            model, x, max_shift=args.max_shift, pairs=args.pairs, seed=args.offset_seed)
+        equi = None if args.only == "consistency" else equivariance(model, x, period=args.period, image=str(path))
+        if cons_csv is not None and cons is not None:
+            cons_csv.write(cons.rows(str(path)))
+        if equi_csv is not None and equi is not None:
+            equi_csv.write(equi.rows())
+        for writer in (equi_csv, cons_csv):
+            if writer is not None:
+                writer.close()
+        text = _format_shift(config_label(_config(args)), str(path), (x.shape[-2], x.shape[-1]), cons, equi)
+        outputs.commit()
+    stdout.write(text)
     return 0
 
 
@@ -465,6 +636,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return _run_models(stdout)
         if args.command == "check":
             return _run_check(args, stdout, stderr)
+        if args.command == "spectrum":
+            return _run_spectrum(args, stdout, stderr)
+        if args.command == "shift":
+            return _run_shift(args, stdout, stderr)
         return _run_stats(args, stdout, stderr)
     except WavevisError as exc:
         stderr.write(f"error: {escape(exc)}\n")

@@ -9,7 +9,10 @@ import math
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence, TextIO
 
-__all__ = ["CHANNEL_COLUMNS", "CsvRows", "JsonRows", "LAYER_COLUMNS", "format_value", "rows_to_csv", "rows_to_json"]
+__all__ = [
+    "CHANNEL_COLUMNS", "CONSISTENCY_COLUMNS", "CsvRows", "EQUIVARIANCE_COLUMNS", "JsonRows", "LAYER_COLUMNS",
+    "SPECTRAL_COLUMNS", "SPECTRUM_COLUMNS", "SPECTRUM_LAYER_COLUMNS", "format_value", "rows_to_csv", "rows_to_json",
+]
 
 LAYER_COLUMNS: tuple[str, ...] = (
     "image", "index", "layer", "call", "kind", "type", "channels", "height", "width",
@@ -20,6 +23,24 @@ LAYER_COLUMNS: tuple[str, ...] = (
 CHANNEL_COLUMNS: tuple[str, ...] = (
     "image", "index", "layer", "call", "channel",
     "sum", "mean", "std", "min", "max", "zero_fraction", "dead", "detail_fraction",
+)
+# Extra per-layer columns after the contract ones, with `analyze(..., spectra=True)` / `--spectra`.
+SPECTRAL_COLUMNS: tuple[str, ...] = ("spectral_centroid", "alias_fraction")
+# `wavevis spectrum`: the long-form table (call × frequency bin) and its per-call summary.
+SPECTRUM_COLUMNS: tuple[str, ...] = (
+    "image", "index", "layer", "call", "kind", "bin", "freq_low", "freq_high", "freq", "power", "share",
+)
+SPECTRUM_LAYER_COLUMNS: tuple[str, ...] = (
+    "image", "index", "layer", "call", "kind", "type", "channels", "height", "width", "stride_h", "stride_w",
+    "nyquist_h", "nyquist_w", "power", "spectral_centroid", "alias_fraction", "next_step",
+    "input_alias_fraction", "low_gain", "high_gain", "alias_leak",
+)
+# `wavevis shift`: per-layer equivariance (call × input shift) and Zhang's consistency pairs.
+EQUIVARIANCE_COLUMNS: tuple[str, ...] = (
+    "image", "index", "layer", "call", "kind", "stride_h", "stride_w", "shift_h", "shift_w", "error",
+)
+CONSISTENCY_COLUMNS: tuple[str, ...] = (
+    "image", "pair", "top_a", "left_a", "top_b", "left_b", "class_a", "class_b", "same",
 )
 
 Row = Mapping[str, object]

@@ -1,4 +1,4 @@
-"""Pooling layers (wavelet, max, average) behind a small registry: `create_pool(spec, channels)`."""
+"""Pooling layers (wavelet, max, average, anti-aliased max) behind a small registry: `create_pool(spec, channels)`."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from typing import Callable, Literal
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .bandkernels import name_bands
 from .wavelets import SUBBANDS, Subbands, analysis_filters, even_crop, periodic_extend, periodic_padding
 
 __all__ = [
+    "BLUR_SIZES",
+    "MaxBlurPool2d",
     "POOLS",
     "PoolInfo",
     "WavePool2d",
@@ -141,6 +144,52 @@ class PoolInfo:
     description: str
 
 
+# Binomial blur taps by size (Zhang 2019: "Rect-2", "Tri-3", "Bin-4", "Bin-5"): rows of Pascal's triangle.
+_BINOMIAL: dict[int, tuple[int, ...]] = {2: (1, 1), 3: (1, 2, 1), 4: (1, 3, 3, 1), 5: (1, 4, 6, 4, 1)}
+BLUR_SIZES: tuple[int, ...] = tuple(_BINOMIAL)
+
+
+class MaxBlurPool2d(nn.MaxPool2d):
+    """Zhang's anti-aliased max pool (ICML 2019, "MaxBlurPool"): max with stride 1, then blur with stride 2.
+
+    1. `max_pool2d(x, 2, stride=1)`: the dense 2×2 maximum, (H, W) → (H-1, W-1);
+    2. pad by ⌊(b-1)/2⌋ before and ⌈(b-1)/2⌉ after along each axis (reflect; replicate on maps too
+       small to reflect);
+    3. a depthwise b×b binomial blur (outer product of a row of Pascal's triangle, divided by its sum,
+       so a constant map stays constant) with stride 2.
+
+    The output is (⌊H/2⌋, ⌊W/2⌋), as `MaxPool2d(2)`. It subclasses `nn.MaxPool2d` (kernel 2,
+    stride 1: the max step) so that every tool that records pooling layers records it as one pool;
+    the blur filter is a non-persistent buffer, so checkpoints carry no extra keys.
+    """
+
+    def __init__(self, channels: int | None = None, wavelet: str = "haar", *, blur: int = 3) -> None:
+        if blur not in _BINOMIAL:
+            raise ValueError(f"blur size must be one of {', '.join(map(str, BLUR_SIZES))}, got {blur!r}")
+        super().__init__(kernel_size=2, stride=1)
+        self.blur = blur
+        taps = torch.tensor(_BINOMIAL[blur], dtype=torch.float32)
+        kernel = taps[:, None] * taps[None, :]
+        self.register_buffer("filter", (kernel / kernel.sum())[None, None], persistent=False)  # (1, 1, b, b)
+        self._pad = ((blur - 1) // 2, blur // 2)  # before, after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(x, kernel_size=2, stride=1)  # (N, C, H-1, W-1)
+        before, after = self._pad
+        if before or after:
+            small = min(x.shape[-2:]) <= max(before, after)
+            x = F.pad(x, (before, after, before, after), mode="replicate" if small else "reflect")
+        weight = self.filter.to(x.dtype).expand(x.shape[1], 1, -1, -1)
+        return F.conv2d(x, weight, stride=2, groups=x.shape[1])  # (N, C, H/2, W/2)
+
+    def extra_repr(self) -> str:
+        return f"max 2x2 stride 1, then binomial blur {self.blur}x{self.blur} stride 2"
+
+
+def _blurpool(channels: int, wavelet: str = "haar", *, blur: int = 3) -> nn.Module:
+    return MaxBlurPool2d(channels, blur=blur)
+
+
 def _max(channels: int, wavelet: str = "haar") -> nn.Module:
     return nn.MaxPool2d(2)
 
@@ -158,6 +207,10 @@ POOLS: dict[str, PoolInfo] = {
                  "wavelet pool keeping all four subbands, concatenated (C -> 4C)"),
         PoolInfo("max", _max, 1, "MaxPool2d(2)"),
         PoolInfo("avg", _avg, 1, "AvgPool2d(2)"),
+        PoolInfo("blurpool", _blurpool, 1,
+                 "anti-aliased max pool (Zhang 2019): max 2x2 stride 1, binomial blur 3x3 stride 2"),
+        *(PoolInfo(f"blurpool{b}", partial(_blurpool, blur=b), 1, f"blurpool with a {b}x{b} binomial blur")
+          for b in BLUR_SIZES if b != 3),
     )
 }
 
@@ -182,7 +235,8 @@ def create_pool(spec: PoolSpec, channels: int, *, wavelet: str = "haar") -> nn.M
     """Build a pooling layer for `channels` input channels.
 
     Args:
-        spec: a registered name ("wave-ll", "wave-cat", "max", "avg"), a class, or a callable
+        spec: a registered name ("wave-ll", "wave-cat", "max", "avg", "blurpool", "blurpool2",
+            "blurpool4", "blurpool5"), a class, or a callable
             (e.g. a `functools.partial`) taking `(channels, wavelet=...)`.
         channels: input channel count.
         wavelet: wavelet family for wavelet pools.

@@ -435,7 +435,7 @@ def _resample_note(banks: list[LevelBank], channels: int) -> str | None:
     if any(len(b.kernels) == 4**b.level * channels for b in banks):
         return (f"a space-to-depth rearrangement (like PixelUnshuffle): each of its {maps} output maps is one pixel "
                 "of every block, no filtering — a linear 2× downsampler but not a filter bank")
-    return (f"subsampling (like x[..., ::2, ::2]): each output is one input pixel, no filtering — a linear 2× "
+    return ("subsampling (like x[..., ::2, ::2]): each output is one input pixel, no filtering — a linear 2× "
             "downsampler but not a filter bank; the pixels between are dropped")
 
 

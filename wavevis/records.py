@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Literal
 
-__all__ = ["Bands", "CallInfo", "Kind", "LayerStats"]
+__all__ = ["Bands", "CallInfo", "Kind", "LayerStats", "SPECTRAL_FIELDS"]
 
 Kind = Literal["conv", "act", "pool", "wavepool"]
 # Names of subbands in SUBBANDS order, e.g. ("LL",) for an LL-only pool or all four for a concat.
 # Multi-level pools name the last level's LL "LL" and their details by level: "LH1", "HL1", … "HH2".
 Bands = tuple[str, ...]
+# Per-layer columns that exist only when spectra were computed (wavevis/spectrum.py).
+SPECTRAL_FIELDS: tuple[str, ...] = ("spectral_centroid", "alias_fraction")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class LayerStats:
     over levels) and `note` (what a downsampling layer is, in words). Not columns: `returns` (the
     bands the layer returns, in `passes` names) and `in_level_energies` (per level, the LL, LH, HL,
     HH energies of its input).
+
+    `spectral_centroid` and `alias_fraction` are columns only when `spectra` (not a column) is
+    True, i.e. when the analysis computed spectra (`analyze(..., spectra=True)`, `--spectra`).
     """
 
     image: str
@@ -80,6 +85,9 @@ class LayerStats:
     note: str | None = None
     returns: Bands | None = None
     in_level_energies: tuple[tuple[float, float, float, float], ...] | None = None
+    spectral_centroid: float | None = None
+    alias_fraction: float | None = None
+    spectra: bool = False
 
     @property
     def is_pool(self) -> bool:
@@ -93,8 +101,10 @@ class LayerStats:
         return None if any(v is None for v in values) else values  # type: ignore[return-value]
 
     def as_row(self) -> dict[str, object]:
-        """The CSV/JSON row: every column, in attribute order, the typed extras left out."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_COLUMNS}
+        """The CSV/JSON row: every column, in attribute order, the typed extras left out (and the
+        spectral columns, unless spectra were computed)."""
+        skip = _NOT_COLUMNS if self.spectra else _NOT_COLUMNS | set(SPECTRAL_FIELDS)
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in skip}
 
 
-_NOT_COLUMNS = frozenset({"passes", "returns", "in_level_energies"})
+_NOT_COLUMNS = frozenset({"passes", "returns", "in_level_energies", "spectra"})

@@ -19,6 +19,7 @@ from .pooling import wavelet_pool_subbands
 from .probe import probe_subbands
 from .records import Bands, CallInfo, LayerStats
 from .sites import returned_bands
+from .spectrum import ImageSpectra, SpectrumRecorder, with_spectra
 from .stats import ChannelStats, channel_values, layer_values
 from .wavelets import SUBBANDS, Subbands
 
@@ -201,6 +202,7 @@ class Report:
         records: one CallRecord per recorded call, in forward order.
         images: one name per image of the batch.
         input_shape: (B, C, H, W) of the analysed batch.
+        spectra: per image, the power spectra of every call (`analyze(..., spectra=True)`), else None.
     """
 
     records: list[CallRecord]
@@ -209,6 +211,7 @@ class Report:
     _model: nn.Module | None = field(default=None, repr=False)
     _inputs: torch.Tensor | None = field(default=None, repr=False)
     _pools: tuple[str, ...] = field(default=(), repr=False)
+    spectra: list[ImageSpectra] | None = field(default=None, repr=False)
 
     @property
     def model(self) -> nn.Module | None:
@@ -239,13 +242,14 @@ class Report:
         """The typed per-layer rows of one image of the batch, calls in forward order."""
         if not 0 <= image < len(self.images):
             raise IndexError(f"image {image} out of range: the report has {len(self.images)} image(s)")
-        return [
+        rows = [
             _layer_stats(r.info, r.passes, self.images[image], r.stats[image],
                          r.in_bands[image] if r.in_bands is not None else None,
                          r.in_ac[image] if r.in_ac is not None else None,
                          in_levels=r.in_levels[image] if r.in_levels is not None else None, record=r)
             for r in self.records
         ]
+        return rows if self.spectra is None else with_spectra(rows, self.spectra[image])
 
     def rows(self) -> list[dict]:
         """Per-layer rows (dicts, the CSV columns of docs/contract.md), image by image, calls in forward order."""
@@ -349,6 +353,7 @@ def analyze(
     keep_maps: bool = False,
     require_calls: bool = False,
     pools: Sequence[str] | None = None,
+    spectra: bool = False,
 ) -> Report:
     """Run the model once on a batch and record every conv, activation and pooling call.
 
@@ -363,6 +368,9 @@ def analyze(
             model of functional calls only), which would give a CSV of headers alone.
         pools: names of layers to treat as wavelet pools whatever their filters (the CLI's
             `--pool-layer`); each must be a linear 2× downsampler (AnalysisError otherwise).
+        spectra: also compute every call's power spectrum as the forward pass runs (see
+            wavevis/spectrum.py): `report.spectra`, and the `spectral_centroid` and
+            `alias_fraction` columns in the rows.
 
     Returns:
         The Report.
@@ -374,11 +382,17 @@ def analyze(
     names = list(images) if images is not None else [str(i) for i in range(x.shape[0])]
     if len(names) != x.shape[0]:
         raise ValueError(f"{len(names)} image names for a batch of {x.shape[0]}")
-    records = capture(model, x, keep_maps=keep_maps, pools=pools)
+    recorder = SpectrumRecorder(model, x.shape) if spectra else None
+    if recorder is None:
+        records = capture(model, x, keep_maps=keep_maps, pools=pools)
+    else:
+        with recorder:
+            records = capture(model, x, keep_maps=keep_maps, pools=pools)
     if require_calls and not records:
         raise AnalysisError(
             "the model recorded no layer: wavevis records nn.Conv2d, activation and pooling modules "
             "(functional calls such as F.relu are not seen), so there are no rows to show; build the "
             "model from such modules"
         )
-    return Report(records, names, tuple(x.shape), model, x, tuple(pools or ()))
+    spectra_result = recorder.result(records, names) if recorder is not None else None
+    return Report(records, names, tuple(x.shape), model, x, tuple(pools or ()), spectra=spectra_result)

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
 import torch
 
 __all__ = ["Leaf", "level_of", "output_leaves", "output_maps", "replace_leaves"]
