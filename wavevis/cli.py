@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from . import __version__
 from .checkpoints import CHECKPOINT_EXTENSIONS
-from .compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, MODEL_COLUMN
+from .compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, MODEL_COLUMN, SHARED_COLUMN, shared_weights
 from .config import CONFIG_KEYS, ModelConfig, config_label, config_labels, parse_config
 from .errors import ImageError, Terminated, WavevisError, escape
 from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, CsvRows, JsonRows
@@ -334,27 +334,31 @@ def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             channel_columns = COMPARE_CHANNEL_COLUMNS if several else CHANNEL_COLUMNS
             channel_csv = CsvRows(outputs.open(args.per_channel, "--per-channel"), channel_columns)
 
-        def emit(source: Report | Summary, tag: dict[str, str]) -> None:
-            rows = [{**tag, **row} for row in source.rows()]
+        def emit(source: Report | Summary, tag: dict[str, str], shared: dict[str, int | None]) -> None:
+            rows = [{**tag, **row, **({SHARED_COLUMN: shared.get(row["layer"])} if several else {})}
+                    for row in source.rows()]
             layer_csv.write(rows)
             if layer_json is not None:
                 layer_json.write(rows)
             if channel_csv is not None:
                 channel_csv.write({**tag, **row} for row in source.channel_rows())
 
+        reference: nn.Module | None = None  # the first configuration's model: which layers share its weights
         for index, (config, label) in enumerate(zip(configs, labels)):
             shown = label if several else ""
             tag = {MODEL_COLUMN: label} if several else {}
             model = _load(config, device, stderr, shown)
+            shared = shared_weights(reference, model, [n for n, _ in model.named_modules()]) if several else {}
+            reference = reference if reference is not None else model
             summary = Summary() if args.summary else None
             # Image notes once, not once per compared configuration.
             for report in _reports(model, paths, args, device, stderr, shown, notes=index == 0):
                 if summary is not None:
                     summary.add(report)  # a running merge: memory stays flat over any number of images
                 else:
-                    emit(report, tag)
+                    emit(report, tag, shared)
             if summary is not None:
-                emit(summary, tag)
+                emit(summary, tag, shared)
         for writer in (layer_csv, layer_json, channel_csv):
             if writer is not None:
                 writer.close()
