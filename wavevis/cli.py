@@ -1,4 +1,4 @@
-"""Command line: `wavevis stats|check|models …`; main(argv) returns the exit code."""
+"""Command line: `wavevis stats|check|train|models …`; main(argv) returns the exit code."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import torch.nn as nn
 
 from . import __version__
 from .checkpoints import CHECKPOINT_EXTENSIONS
+from .cli_data import add_by_option, add_train_parser, run_grouped_stats, run_train
 from .compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, MODEL_COLUMN, SHARED_COLUMN, shared_weights
 from .config import CONFIG_KEYS, ModelConfig, config_label, config_labels, parse_config
 from .errors import ImageError, Terminated, WavevisError, escape
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--summary", action="store_true",
                      help="dataset-level rows over all images instead of one row per image "
                           "(a channel is dead if dead on every image)")
+    add_by_option(out)
     cmp = stats.add_argument_group(
         "compare",
         "Run other configurations on the same images. SPEC is key=value[,key=value…] over the model "
@@ -186,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"image to analyse (default: the sample image {DEFAULT_SAMPLE})")
     _image_options(check)
 
+    add_train_parser(sub)
     sub.add_parser("models", help="list built-in models, pool variants, wavelets and init schemes",
                    description="List what --model, --pool, --wavelet and --init accept.")
     return parser
@@ -464,6 +467,12 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return _run_models(stdout)
         if args.command == "check":
             return _run_check(args, stdout, stderr)
+        if args.command == "train":
+            return run_train(args, stdout, stderr)
+        if args.by:
+            if not args.summary:
+                raise WavevisError("--by groups dataset-level rows: add --summary")
+            return run_grouped_stats(args, stdout, stderr)
         return _run_stats(args, stdout, stderr)
     except WavevisError as exc:
         stderr.write(f"error: {escape(exc)}\n")
