@@ -10,7 +10,8 @@ from typing import TextIO
 from .compare import MODEL_COLUMN
 from .config import ModelConfig, config_labels, parse_config
 from .dataset import GROUP_BYS, GROUP_COLUMN, group_channel_rows, group_rows, scan_dataset, summarize
-from .errors import WavevisError
+from .errors import ImageError, WavevisError, escape
+from .files import regular_file_size
 from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, CsvRows, JsonRows
 from .gap import gap_findings
 from .images import NORMALIZATIONS
@@ -54,6 +55,7 @@ def _rate(text: str) -> float:
 
 def add_train_parser(sub: argparse._SubParsersAction) -> None:
     """The `train` subcommand's arguments."""
+    from .cli import _seed  # the same range check as the other commands' --seed
     p = sub.add_parser(
         "train", help="train a model on a folder dataset (or the built-in one), write weights and metrics",
         description="Train with a plain PyTorch loop (Adam, cross-entropy, no augmentation) and write "
@@ -74,7 +76,7 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pool", default="wave-ll", choices=list(POOLS), help="pooling variant (default: wave-ll)")
     p.add_argument("--wavelet", default="haar", help="wavelet family of wavelet pools (default: haar)")
     p.add_argument("--init", default="xavierUniform", choices=list_inits(), help="initialisation (default: xavierUniform)")
-    p.add_argument("--seed", type=int, default=0, help="initialisation seed and batch order (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="initialisation seed and batch order (default: 0)")
     p.add_argument("--epochs", type=_positive, default=10, help="passes over the training images (default: 10)")
     p.add_argument("--size", type=_train_size, default=64, help="images are resized to SIZE×SIZE (default: 64)")
     p.add_argument("--batch-size", type=_positive, default=32, help="images per step (default: 32)")
@@ -143,7 +145,7 @@ def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         raise WavevisError("training starts from the seeded initialisation: drop weights= from --compare")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise WavevisError(f"--out {out} is a file: give a folder")
+        raise WavevisError(f"--out {escape(out)} is a file: give a folder")
     bar = _Bar(stderr)
     source = args.data or "the built-in dataset"
     if args.data is None:
@@ -176,13 +178,15 @@ def run_grouped_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) 
     if len(args.inputs) != 1 or not Path(args.inputs[0]).is_dir():
         raise WavevisError("--by groups one dataset folder: give exactly one folder (root/<split>/<class>/… or root/<class>/…)")
     dataset = scan_dataset(args.inputs[0])
+    for image in dataset.images:
+        regular_file_size(image.path, error=ImageError, what="an image file")
     device = _device(args.device)
     base = _config(args)
     configs = [base, *(parse_config(spec, base) for spec in args.compare or [])]
     labels = config_labels(configs)
     several = len(configs) > 1
     head = (MODEL_COLUMN, GROUP_COLUMN) if several else (GROUP_COLUMN,)
-    with DeferredOutputs() as outputs:
+    with DeferredOutputs([(escape(i.path), i.path) for i in dataset.images]) as outputs:
         layer_csv = CsvRows(outputs.open(args.out, "--out", stdout), (*head, *LAYER_COLUMNS))
         json_file = outputs.open(args.json, "--json") if args.json else None
         layer_json = JsonRows(json_file, (*head, *LAYER_COLUMNS)) if json_file is not None else None
@@ -200,7 +204,7 @@ def run_grouped_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) 
 
             def notice(image, text: str) -> None:
                 if index == 0:  # once, not once per compared configuration
-                    stderr.write(f"\nnote: {image.path.name}: {text}\n")
+                    stderr.write(f"\nnote: {escape(image.path.name)}: {text}\n")
 
             summaries = summarize(model, dataset, by=args.by, size=args.size, normalize=args.normalize,
                                   max_side=args.max_side, device=device, progress=progress, notice=notice)

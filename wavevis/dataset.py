@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Literal, Mapping, Sequence
@@ -9,7 +10,7 @@ from typing import Callable, Iterator, Literal, Mapping, Sequence
 import torch
 import torch.nn as nn
 
-from .errors import ImageError, WavevisError
+from .errors import ImageError, WavevisError, escape
 from .images import IMAGE_EXTENSIONS, MAX_INPUT_SIDE, Normalize, decode_image, load_image
 from .progress import CancelFlag, ProgressFn, check_cancel
 from .report import Summary, analyze
@@ -95,18 +96,33 @@ class Dataset:
         return len(self.images)
 
 
+def _refuse(exc: OSError) -> None:
+    raise ImageError(f"folder {escape(exc.filename or '?')} cannot be listed ({exc.strerror or exc}): check its permissions")
+
+
 def _images_below(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES)
+    """Image files under `folder` by extension; symlinked sub-folders are not followed (no endless walk)."""
+    found: list[Path] = []
+    for root, _dirs, files in os.walk(folder, onerror=_refuse):
+        found.extend(Path(root, name) for name in files if name.lower().endswith(_SUFFIXES))
+    return sorted(found)
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError as exc:
+        _refuse(exc)
+        return []
 
 
 def _subdirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [p for p in _entries(folder) if p.is_dir() and not p.name.startswith(".")]
 
 
 def _class_images(folder: Path, split: str | None) -> list[DatasetImage]:
     """Images of root/<class>/… (or <split>/<class>/…); files directly in `folder` have no class."""
-    found = [DatasetImage(p, split, None) for p in sorted(folder.iterdir())
-             if p.is_file() and p.suffix.lower() in _SUFFIXES]
+    found = [DatasetImage(p, split, None) for p in _entries(folder) if p.is_file() and p.suffix.lower() in _SUFFIXES]
     for sub in _subdirs(folder):
         found.extend(DatasetImage(p, split, sub.name) for p in _images_below(sub))
     return found
@@ -125,7 +141,7 @@ def scan_dataset(root: str | Path, *, layout: Layout | Literal["auto"] = "auto")
     """
     root = Path(root)
     if not root.is_dir():
-        raise ImageError(f"{root} is not a folder: give a dataset folder (root/<split>/<class>/… or root/<class>/…)")
+        raise ImageError(f"{escape(root)} is not a folder: give a dataset folder (root/<split>/<class>/… or root/<class>/…)")
     subdirs = _subdirs(root)
     if layout == "auto":
         if subdirs and all(d.name.lower() in SPLIT_NAMES for d in subdirs):
@@ -133,8 +149,7 @@ def scan_dataset(root: str | Path, *, layout: Layout | Literal["auto"] = "auto")
         else:
             layout = "class" if subdirs else "flat"
     if layout == "split/class":
-        images = [DatasetImage(p, None, None) for p in sorted(root.iterdir())
-                  if p.is_file() and p.suffix.lower() in _SUFFIXES]
+        images = [DatasetImage(p, None, None) for p in _entries(root) if p.is_file() and p.suffix.lower() in _SUFFIXES]
         for split_dir in subdirs:
             images.extend(_class_images(split_dir, split_dir.name))
     elif layout == "class":
@@ -144,7 +159,7 @@ def scan_dataset(root: str | Path, *, layout: Layout | Literal["auto"] = "auto")
     else:
         raise ValueError(f"unknown layout {layout!r}: use auto, split/class, class or flat")
     if not images:
-        raise ImageError(f"folder {root} holds no images ({', '.join(_SUFFIXES)}): give a folder of images")
+        raise ImageError(f"folder {escape(root)} holds no images ({', '.join(_SUFFIXES)}): give a folder of images")
     images.sort(key=lambda i: (i.split or "", i.class_name or "", str(i.path)))
     return Dataset(root, layout, tuple(images))
 
@@ -170,11 +185,11 @@ def _check_by(by: str | None, dataset: Dataset) -> None:
         raise WavevisError(f"unknown grouping {by!r}: use one of {', '.join(GROUP_BYS)}")
     if "split" in by and not dataset.splits:
         raise WavevisError(
-            f"{dataset.root} has no split folders ({', '.join(SPLIT_NAMES[:4])}, …) at its top level: use --by class, "
+            f"{escape(dataset.root)} has no split folders ({', '.join(SPLIT_NAMES[:4])}, …) at its top level: use --by class, "
             "or lay it out as root/<split>/<class>/…"
         )
     if "class" in by and not dataset.classes:
-        raise WavevisError(f"{dataset.root} has no class folders: lay it out as root/<class>/… or drop --by class")
+        raise WavevisError(f"{escape(dataset.root)} has no class folders: lay it out as root/<class>/… or drop --by class")
 
 
 def group_of(image: DatasetImage, by: str | None) -> Group:
@@ -211,7 +226,7 @@ def load_batches(
             decoded = decode_image(image.path, max_side=max_side)
             x = load_image(decoded, size=size, normalize=normalize, name=image.path.name)
         except ImageError as exc:
-            raise ImageError(f"{image.path}: {exc}") from None
+            raise ImageError(f"{escape(image.path)}: {exc}") from None
         if notice is not None:
             for line in decoded.notices:
                 notice(image, line)
@@ -268,7 +283,7 @@ def summarize(
         try:
             report = analyze(model, x.to(device), images=[i.name for i in batch])
         except WavevisError as exc:
-            raise type(exc)(f"{batch[0].path}: {exc}") from None
+            raise type(exc)(f"{escape(batch[0].path)}: {exc}") from None
         summaries.setdefault(group, Summary()).add(report)
         done += len(batch)
         if progress is not None:
