@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import threading
 from pathlib import Path
 
@@ -27,10 +28,10 @@ def _png(path: Path, seed: int, side: int = 16) -> None:
     Image.fromarray(noise_pixels(side, side, seed)).save(path)
 
 
-@pytest.fixture()
-def split_root(tmp_path: Path) -> Path:
-    """root/<split>/<class>/…: train 3 cats + 2 dogs, val 1 cat + 2 dogs, one image nested deeper."""
-    root = tmp_path / "data"
+@pytest.fixture(scope="module")
+def split_root(tmp_path_factory) -> Path:
+    """root/<split>/<class>/…: train 3 cats + 2 dogs, val 1 cat + 2 dogs, one image nested deeper (read only)."""
+    root = tmp_path_factory.mktemp("split") / "data"
     seed = 0
     for split, counts in (("train", {"cats": 3, "dogs": 2}), ("val", {"cats": 1, "dogs": 2})):
         for name, n in counts.items():
@@ -73,16 +74,21 @@ def test_no_images_or_no_folder_is_one_clear_error(tmp_path: Path) -> None:
         scan_dataset(tmp_path / "missing")
 
 
+@pytest.fixture(scope="module")
+def whole(split_root: Path) -> dict:
+    """The ungrouped summary of the fixture folder (the same for every grouping: computed once)."""
+    return summarize(build_model("wavevgg-small", seed=0), scan_dataset(split_root), size=16)
+
+
 def _channel_dead(rows: list[dict]) -> dict[tuple[str, int, int], int]:
     return {(r["layer"], r["call"], r["channel"]): r["dead"] for r in rows}
 
 
 @pytest.mark.parametrize("by", ["split", "class", "split,class"])
-def test_groups_merged_give_the_whole(split_root: Path, by: str) -> None:
+def test_groups_merged_give_the_whole(split_root: Path, whole: dict, by: str) -> None:
     """Merged by hand (numpy, not wavevis): sums add, extremes combine, dead = dead in every group."""
     model = build_model("wavevgg-small", seed=0)
     ds = scan_dataset(split_root)
-    whole = summarize(model, ds, size=16)
     assert list(whole) == [Group()]
     groups = summarize(model, ds, by=by, size=16)  # one image per pass, as `whole`: the same float32 maps
     expected_groups = {
@@ -195,8 +201,9 @@ def test_cli_by_split_on_a_class_folder(tmp_path: Path) -> None:
     assert code == 2 and "no split folders" in err and "--by class" in err
 
 
-def test_a_bad_image_is_named(split_root: Path) -> None:
-    bad = split_root / "val" / "cats" / "broken.png"
+def test_a_bad_image_is_named(split_root: Path, tmp_path: Path) -> None:
+    root = Path(shutil.copytree(split_root, tmp_path / "copy"))
+    bad = root / "val" / "cats" / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
-    code, out, err = _run(["stats", str(split_root), "--summary", "--by", "split", "--size", "16"])
+    code, out, err = _run(["stats", str(root), "--summary", "--by", "split", "--size", "16"])
     assert code == 2 and "broken.png" in err and out == ""

@@ -12,12 +12,12 @@ import torch.nn as nn
 
 from .capture import model_lock
 from .dataset import Dataset, DatasetImage, load_batches
-from .errors import AnalysisError, WavevisError, one_line
+from .errors import AnalysisError, WavevisError, escape, one_line
 from .images import MAX_INPUT_SIDE, Normalize
 from .pooling import is_wavelet_pool, wavelet_pools
 from .progress import CancelFlag, ProgressFn, check_cancel
 
-__all__ = ["Box", "ReceptiveField", "Score", "TopImage", "receptive_field", "top_images"]
+__all__ = ["Box", "ReceptiveField", "Score", "TopImage", "receptive_field", "receptive_fields", "top_images"]
 
 Score = Literal["max", "mean"]
 
@@ -85,13 +85,11 @@ def _window(module: nn.Module) -> tuple[tuple[int, int], tuple[int, int], tuple[
 class _Chain:
     """Walks the module calls of one forward pass, composing their fields while they form a chain."""
 
-    def __init__(self, target: str, call: int) -> None:
-        self.target, self.call = target, call
+    def __init__(self) -> None:
         self.calls: dict[str, int] = {}
         self.field: ReceptiveField | None = ReceptiveField((1, 1), (1, 1), (0, 0))
         self.shape: tuple[int, int] | None = None
-        self.result: ReceptiveField | None = None
-        self.done = False
+        self.fields: dict[tuple[str, int], ReceptiveField | None] = {}
 
     def step(self, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
         field = self.field
@@ -118,15 +116,12 @@ class _Chain:
         self.shape = tuple(y.shape[-2:])  # type: ignore[assignment]
 
     def hook(self, name: str, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        if self.done:
-            return
         self.calls[name] = self.calls.get(name, 0) + 1
         if inputs and isinstance(inputs[0], torch.Tensor) and isinstance(output, torch.Tensor):
             self.step(module, inputs[0], output)
         else:
             self.field = None
-        if name == self.target and self.calls[name] == self.call:
-            self.result, self.done = self.field, True
+        self.fields[(name, self.calls[name])] = self.field
 
 
 def _chain_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -141,16 +136,17 @@ def _chain_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return found
 
 
-def receptive_field(model: nn.Module, layer: str, call: int = 1, *, input_size: tuple[int, int] = (64, 64)) -> ReceptiveField | None:
-    """The receptive field of `layer`'s `call`-th output, from the kernel/stride chain before it.
+def receptive_fields(model: nn.Module, *, input_size: tuple[int, int] = (64, 64)) -> dict[tuple[str, int], ReceptiveField | None]:
+    """The receptive field of every module call's output, keyed by (module name, call number).
 
     Traced on one forward pass of a zero input: convs, max/avg pools and wavelet pools compose
     their kernel extent, stride and padding; padding modules shift the field; calls that keep the
-    map size (activations) leave it. None when the calls before the layer do not form a chain
-    (branches, functional pooling, adaptive pools): then only the stride block is known.
+    map size (activations) leave it. None from the first call on where the calls do not form a
+    chain (branches, functional pooling, adaptive pools): there only the stride block is known.
+    A wavelet pool is one call (its band convs are inside it).
     """
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    chain = _Chain(layer, call)
+    chain = _Chain()
     handles = []
     with model_lock(model):
         try:
@@ -163,9 +159,19 @@ def receptive_field(model: nn.Module, layer: str, call: int = 1, *, input_size: 
         finally:
             for handle in handles:
                 handle.remove()
-    if not chain.done:
-        raise WavevisError(f"no call {call} of layer {layer!r} in the forward pass: pick a recorded layer")
-    return chain.result
+    return chain.fields
+
+
+def receptive_field(model: nn.Module, layer: str, call: int = 1, *, input_size: tuple[int, int] = (64, 64)) -> ReceptiveField | None:
+    """The receptive field of `layer`'s `call`-th output (see `receptive_fields`); None: no chain.
+
+    Raises:
+        WavevisError: the layer has no such call in the forward pass.
+    """
+    fields = receptive_fields(model, input_size=input_size)
+    if (layer, call) not in fields:
+        raise WavevisError(f"no call {call} of layer {escape(layer)!r} in the forward pass: pick a recorded layer")
+    return fields[(layer, call)]
 
 
 @dataclass(frozen=True)
@@ -262,7 +268,7 @@ def top_images(
     try:
         module = model.get_submodule(layer)
     except AttributeError:
-        raise WavevisError(f"the model has no layer {layer!r}: pick one of its module names") from None
+        raise WavevisError(f"the model has no layer {escape(layer)!r}: pick one of its module names") from None
     images = list(dataset.images if isinstance(dataset, Dataset) else dataset)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     scored: list[tuple[float, int, DatasetImage, int, int, tuple[int, int], tuple[int, int]]] = []
