@@ -10,7 +10,7 @@ from PIL import Image
 
 import wavevis
 from wavevis.cli import main
-from wavevis.compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, Comparison, align_calls
+from wavevis.compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, SHARED_COLUMN, Comparison, align_calls
 from wavevis.config import CONFIG_KEYS, ModelConfig, config_labels, parse_config
 from wavevis.errors import ModelSpecError
 
@@ -97,8 +97,13 @@ def test_compare_rows_equal_separate_runs(comparison, x):
     assert list(rows[0])[:2] == ["model", "image"]
     for label, pool in zip(comparison.labels, ["wave-ll", "wave-cat", "max"]):
         alone = wavevis.analyze(wavevis.load_model("wavevgg", pool=pool), x, images=["im"]).rows()
-        mine = [{k: v for k, v in r.items() if k != "model"} for r in rows if r["model"] == label]
+        mine = [{k: v for k, v in r.items() if k not in ("model", SHARED_COLUMN)} for r in rows if r["model"] == label]
         assert mine == alone
+    # The last column says which layers share the first configuration's weights (wave-cat widens conv2_1).
+    shared = {(r["model"], r["layer"]): r[SHARED_COLUMN] for r in rows}
+    assert shared[("wavevgg pool=wave-ll", "conv2_1")] is None
+    assert shared[("wavevgg pool=wave-cat", "conv2_1")] == 0 and shared[("wavevgg pool=wave-cat", "conv1_1")] == 1
+    assert shared[("wavevgg pool=max", "conv2_1")] == 1 and shared[("wavevgg pool=max", "pool1")] is None
     header = comparison.to_csv().splitlines()[0].split(",")
     assert header[: len(COMPARE_COLUMNS)] == list(COMPARE_COLUMNS)
 
@@ -138,8 +143,8 @@ def test_stats_compare_csv_has_a_model_column_and_both_runs(image_file, tmp_path
     # Each configuration's rows are, cell for cell, what a single run writes.
     for pool, label in [("wave-ll", "wavevgg pool=wave-ll"), ("wave-cat", "wavevgg pool=wave-cat")]:
         code, single, _ = run(["stats", str(image_file), "--size", "32", "--pool", pool])
-        assert code == 0 and out.splitlines()[0] == "model," + single.splitlines()[0]
-        lines = [line.split(",", 1) for line in out.splitlines()[1:]]
+        assert code == 0 and out.splitlines()[0] == "model," + single.splitlines()[0] + "," + SHARED_COLUMN
+        lines = [line.rsplit(",", 1)[0].split(",", 1) for line in out.splitlines()[1:]]  # less shared_weights
         assert [rest for model, rest in lines if model == label] == single.splitlines()[1:]
 
 
@@ -152,8 +157,8 @@ def test_stats_compare_two_checkpoints(image_file, tmp_path):
     assert list(dict.fromkeys(r["model"] for r in rows)) == ["wavevgg", f"wavevgg weights={ckpt}"]
     assert {r["image"] for r in rows} == {"all (1 images)"}
     _, single, _ = run(["stats", str(image_file), "--size", "16", "--weights", str(ckpt), "--summary"])
-    assert [line.split(",", 1)[1] for line in out.splitlines()[1:] if line.startswith("wavevgg weights=")] \
-        == single.splitlines()[1:]
+    assert [line.rsplit(",", 1)[0].split(",", 1)[1] for line in out.splitlines()[1:]
+            if line.startswith("wavevgg weights=")] == single.splitlines()[1:]
 
 
 def test_stats_compare_bad_spec_is_one_line_and_exit_2(image_file):

@@ -256,7 +256,7 @@ def test_module_callable_spec(models_file, monkeypatch, request):
 
 
 SPEC_ERRORS = [
-    ("resnet-9000", r"'resnet-9000' is not a built-in model \(wavevgg\) nor of the form"),
+    ("resnet-9000", r"'resnet-9000' is not a built-in model \(wavevgg, wavevgg-small\) nor of the form"),
     ("no_such_package_xyz.models:Net",
      r"module 'no_such_package_xyz.models' is not importable "
      r"\(ModuleNotFoundError: No module named 'no_such_package_xyz'\): check the spelling"),

@@ -1,4 +1,4 @@
-"""Command line: `wavevis stats|check|spectrum|shift|models …`; main(argv) returns the exit code."""
+"""Command line: `wavevis stats|check|spectrum|shift|train|models …`; main(argv) returns the exit code."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ import torch.nn as nn
 
 from . import __version__
 from .checkpoints import CHECKPOINT_EXTENSIONS
-from .compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, MODEL_COLUMN
+from .cli_data import add_by_option, add_train_parser, run_grouped_stats, run_train
+from .compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, MODEL_COLUMN, SHARED_COLUMN, shared_weights
 from .config import CONFIG_KEYS, ModelConfig, config_label, config_labels, parse_config
 from .errors import ImageError, Terminated, WavevisError, escape
 from .export import (
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="dataset-level rows over all images instead of one row per image "
                           "(a channel is dead if dead on every image)")
     _spectra_option(out)
+    add_by_option(out)
     cmp = stats.add_argument_group(
         "compare",
         "Run other configurations on the same images. SPEC is key=value[,key=value…] over the model "
@@ -198,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_spectrum_parser(sub)
     _add_shift_parser(sub)
+    add_train_parser(sub)
     sub.add_parser("models", help="list built-in models, pool variants, wavelets and init schemes",
                    description="List what --model, --pool, --wavelet and --init accept.")
     return parser
@@ -405,18 +408,22 @@ def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
             channel_columns = COMPARE_CHANNEL_COLUMNS if several else CHANNEL_COLUMNS
             channel_csv = CsvRows(outputs.open(args.per_channel, "--per-channel"), channel_columns)
 
-        def emit(source: Report | Summary, tag: dict[str, str]) -> None:
-            rows = [{**tag, **row} for row in source.rows()]
+        def emit(source: Report | Summary, tag: dict[str, str], shared: dict[str, int | None]) -> None:
+            rows = [{**tag, **row, **({SHARED_COLUMN: shared.get(row["layer"])} if several else {})}
+                    for row in source.rows()]
             layer_csv.write(rows)
             if layer_json is not None:
                 layer_json.write(rows)
             if channel_csv is not None:
                 channel_csv.write({**tag, **row} for row in source.channel_rows())
 
+        reference: nn.Module | None = None  # the first configuration's model: which layers share its weights
         for index, (config, label) in enumerate(zip(configs, labels)):
             shown = label if several else ""
             tag = {MODEL_COLUMN: label} if several else {}
             model = _load(config, device, stderr, shown)
+            shared = shared_weights(reference, model, [n for n, _ in model.named_modules()]) if several else {}
+            reference = reference if reference is not None else model
             summary = Summary() if args.summary else None
             totals = SpectralTotals() if args.summary and args.spectra else None
             # Image notes once, not once per compared configuration.
@@ -427,9 +434,9 @@ def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
                     if totals is not None:
                         totals.add(report.spectra)
                 else:
-                    emit(report, tag)
+                    emit(report, tag, shared)
             if summary is not None:
-                emit(summary if totals is None else _SpectralSummary(summary, totals), tag)
+                emit(summary if totals is None else _SpectralSummary(summary, totals), tag, shared)
         for writer in (layer_csv, layer_json, channel_csv):
             if writer is not None:
                 writer.close()
@@ -640,6 +647,12 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
             return _run_spectrum(args, stdout, stderr)
         if args.command == "shift":
             return _run_shift(args, stdout, stderr)
+        if args.command == "train":
+            return run_train(args, stdout, stderr)
+        if args.by:
+            if not args.summary:
+                raise WavevisError("--by groups dataset-level rows: add --summary")
+            return run_grouped_stats(args, stdout, stderr)
         return _run_stats(args, stdout, stderr)
     except WavevisError as exc:
         stderr.write(f"error: {escape(exc)}\n")

@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import torch.nn as nn
+
 from .config import ModelConfig
 from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv, rows_to_json
+from .models import compare_parameters
 from .records import CallInfo
 from .report import Report
 
@@ -15,14 +18,39 @@ __all__ = [
     "COMPARE_CHANNEL_COLUMNS",
     "COMPARE_COLUMNS",
     "MODEL_COLUMN",
+    "SHARED_COLUMN",
     "AlignedCall",
     "Comparison",
     "align_calls",
+    "shared_weights",
 ]
 
 MODEL_COLUMN = "model"
+# Compare rows: 1 when the layer's trainable parameters equal (name, shape, values) those of the
+# same layer in the first configuration, 0 when one differs, blank for the first configuration
+# itself and for layers without trainable parameters (activations, pools).
+SHARED_COLUMN = "shared_weights"
 COMPARE_COLUMNS: tuple[str, ...] = (MODEL_COLUMN, *LAYER_COLUMNS)
 COMPARE_CHANNEL_COLUMNS: tuple[str, ...] = (MODEL_COLUMN, *CHANNEL_COLUMNS)
+
+
+def shared_weights(reference: nn.Module | None, model: nn.Module, layers: Sequence[str]) -> dict[str, int | None]:
+    """The `shared_weights` cell of each layer: 1 shared with `reference`, 0 not, None no parameters.
+
+    Args:
+        reference: the first configuration's model; None for the first configuration itself
+            (every cell blank).
+        model: the model whose rows get the cells.
+        layers: module names (the rows' `layer` values).
+    """
+    if reference is None:
+        return dict.fromkeys(layers)
+    sharing = compare_parameters(reference, model)
+    cells: dict[str, int | None] = {}
+    for layer in layers:
+        shared = sharing.layer_shared(layer)
+        cells[layer] = None if shared is None else int(shared)
+    return cells
 
 
 @dataclass(frozen=True)
@@ -68,11 +96,16 @@ class Comparison:
     reports: list[Report]
 
     def rows(self, *, summary: bool = False) -> list[dict]:
-        """Per-layer rows of every configuration, `model` first (COMPARE_COLUMNS)."""
+        """Per-layer rows of every configuration, `model` first (COMPARE_COLUMNS), `shared_weights` last."""
         out = []
-        for label, report in zip(self.labels, self.reports):
+        reference = self.reports[0].model if self.reports else None
+        for pos, (label, report) in enumerate(zip(self.labels, self.reports)):
             rows = report.summary() if summary else report.rows()
-            out.extend({MODEL_COLUMN: label, **row} for row in rows)
+            shared: dict[str, int | None] = {}
+            if report.model is not None and reference is not None:
+                layers = [info.layer for info in report.calls]
+                shared = shared_weights(reference if pos else None, report.model, layers)
+            out.extend({MODEL_COLUMN: label, **row, SHARED_COLUMN: shared.get(row["layer"])} for row in rows)
         return out
 
     def channel_rows(self, *, summary: bool = False) -> list[dict]:

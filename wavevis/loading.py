@@ -22,7 +22,7 @@ from .checkpoints import LoadReport, apply_state_dict, read_state_dict, source_n
 from .claims import DEFAULT_MAX_MEMORY
 from .errors import ModelSpecError, escape, one_line, reraise_interrupts
 from .files import file_kind
-from .models import MAX_SEED, build_model, list_models, seeded
+from .models import MAX_SEED, build_model, list_models, model_description, seeded
 
 __all__ = ["MAX_CLASSES", "describe_spec", "load_model", "load_model_with_report", "resolve_spec"]
 
@@ -299,9 +299,7 @@ def describe_spec(spec: str) -> str:
     """
     spec = spec.strip()
     if spec in list_models():
-        from . import models
-
-        return f"{spec}: {_doc_line(getattr(models, spec, None)) or 'built-in model'}"
+        return f"{spec}: {model_description(spec) or 'built-in model'}"
     obj = resolve_spec(spec)
     if isinstance(obj, nn.Module):
         kind = f"{type(obj).__name__} instance"
