@@ -6,6 +6,7 @@ import numpy as np
 import pywt
 import torch
 
+from wavevis.kernels import FIELDS
 from wavevis.wavelets import Subbands
 
 
@@ -89,3 +90,33 @@ def pywt_bands(x: torch.Tensor, wavelet: str) -> Subbands:
     xe = x.detach().double().numpy()[..., : h - h % 2, : w - w % 2]
     ca, (ch, cv, cd) = pywt.dwt2(xe, wavelet, mode="periodization", axes=(-2, -1))
     return Subbands(*(torch.from_numpy(np.ascontiguousarray(b)) for b in (ca, -cv, -ch, cd)))
+
+
+def numpy_fields(y: np.ndarray) -> np.ndarray:
+    """Every FIELD per channel, straight from the definitions in float64 (bands from pywt)."""
+    y64 = y.astype(np.float64)
+    c, h, w = y64.shape
+    flat = y64.reshape(c, -1)
+    rows = []
+    for ch in range(c):
+        v = flat[ch]
+        crop = y64[ch, : h // 2 * 2, : w // 2 * 2]
+        if crop.size:
+            ca, (ch_, cv, cd) = pywt.dwt2(crop, "haar")  # pywt: cV = −LH, cH = −HL, cD = HH
+            bands = [np.sum(ca**2), np.sum(cv**2), np.sum(ch_**2), np.sum(cd**2)]
+            ac = np.sum((crop - crop.mean()) ** 2)
+        else:
+            bands, ac = [0.0] * 4, 0.0
+        rows.append([v.sum(), np.abs(v).sum(), np.sum((v - v.mean()) ** 2), v.min(), v.max(),
+                     np.count_nonzero(v == 0), *bands, ac])
+    return np.array(rows)
+
+
+def assert_fields(got: np.ndarray, want: np.ndarray, rtol: float = 1e-12) -> None:
+    """Exact fields (min, max, zeros) equal; sums within rtol of the channel's largest magnitude."""
+    exact = [FIELDS.index(f) for f in ("min", "max", "zeros")]
+    np.testing.assert_array_equal(got[:, exact], want[:, exact])
+    for j, name in enumerate(FIELDS):
+        if j not in exact:
+            scale = np.abs(want[:, j]).max() or 1.0
+            np.testing.assert_allclose(got[:, j], want[:, j], rtol=0, atol=rtol * scale, err_msg=name)

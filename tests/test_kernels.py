@@ -7,42 +7,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import pywt
 import torch
 
 from wavevis import kernels
 from wavevis.kernels import FIELDS, channel_pass
 from wavevis.stats import map_stats
 
-
-def numpy_fields(y: np.ndarray) -> np.ndarray:
-    """Every FIELD per channel, straight from the definitions in float64 (bands from pywt)."""
-    y64 = y.astype(np.float64)
-    c, h, w = y64.shape
-    flat = y64.reshape(c, -1)
-    rows = []
-    for ch in range(c):
-        v = flat[ch]
-        crop = y64[ch, : h // 2 * 2, : w // 2 * 2]
-        if crop.size:
-            ca, (ch_, cv, cd) = pywt.dwt2(crop, "haar")  # pywt: cV = −LH, cH = −HL, cD = HH
-            bands = [np.sum(ca**2), np.sum(cv**2), np.sum(ch_**2), np.sum(cd**2)]
-            ac = np.sum((crop - crop.mean()) ** 2)
-        else:
-            bands, ac = [0.0] * 4, 0.0
-        rows.append([v.sum(), np.abs(v).sum(), np.sum((v - v.mean()) ** 2), v.min(), v.max(),
-                     np.count_nonzero(v == 0), *bands, ac])
-    return np.array(rows)
-
-
-def assert_fields(got: np.ndarray, want: np.ndarray, rtol: float = 1e-12) -> None:
-    """Exact fields (min, max, zeros) equal; sums within rtol of the channel's largest magnitude."""
-    exact = [FIELDS.index(f) for f in ("min", "max", "zeros")]
-    np.testing.assert_array_equal(got[:, exact], want[:, exact])
-    for j, name in enumerate(FIELDS):
-        if j not in exact:
-            scale = np.abs(want[:, j]).max() or 1.0
-            np.testing.assert_allclose(got[:, j], want[:, j], rtol=0, atol=rtol * scale, err_msg=name)
+from reference import assert_fields, numpy_fields
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -17,7 +17,8 @@ from .pooling import WavePool2d, band_attributes, is_wavelet_pool, wavelet_pool_
 from .probe import probe_energies
 from .records import Bands, CallInfo, Kind
 from .sites import ModelPools, PoolCall, find_pools
-from .stats import ChannelStats, as_chw, map_stats
+from .stats import ChannelStats, as_chw, batch_stats
+from .torch_stats import accumulation_dtype
 from .structure import output_maps
 from .wavelets import SUBBANDS, Subbands, analysis_filters
 
@@ -119,9 +120,10 @@ def _passed_bands(module: nn.Module, out: torch.Tensor, bands: Subbands) -> Band
 
 def _band_energies(bands: Subbands) -> list[np.ndarray]:
     """Per image (C, 4) float64 energies of the four bands."""
-    per_band = [torch.linalg.vector_norm(b.flatten(2), dim=2, dtype=torch.float64).square() for b in bands]
+    dtype = accumulation_dtype(bands.ll.device)  # float64, but float32 on MPS
+    per_band = [torch.linalg.vector_norm(b.flatten(2), dim=2, dtype=dtype).square() for b in bands]
     stacked = torch.stack(per_band, dim=-1)  # (B, C, 4)
-    return [e.numpy() for e in stacked.cpu()]
+    return [e.numpy() for e in stacked.cpu().to(torch.float64)]
 
 
 def _refuse_growing_pool(name: str, x: torch.Tensor, out: torch.Tensor) -> None:
@@ -200,8 +202,8 @@ class _Capture:
             record.pool_input, record.maps = x.detach().clone(), maps.detach().clone()
             self.records.append(record)
             return
-        record.stats = [map_stats(y) for y in maps]
-        probed = self._reused_stats(x) or [map_stats(image) for image in x.detach()]
+        record.stats = batch_stats(maps)
+        probed = self._reused_stats(x) or batch_stats(x)
         record.in_ac = [st.ac if st.ac is not None else np.zeros(st.channels) for st in probed]
         with torch.no_grad():
             levels = probe_energies(site.probe, x.detach(), wavelet=site.probe.wavelet or "haar")  # (N, C, J, 4)
@@ -235,7 +237,7 @@ class _Capture:
             return
         channels, height, width = as_chw(output[0]).shape  # as the statistics see each image
         info = CallInfo(index, name, call, kind, type(module).__name__, channels, height, width)
-        stats = [map_stats(y) for y in output] if self.only is None else []
+        stats = batch_stats(output) if self.only is None else []
         record = CallRecord(info, stats, note=note)
         if kind == "wavepool" and inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].dim() == 4:
             x = inputs[0]
@@ -246,7 +248,7 @@ class _Capture:
                 return
             # The input's probe (its Haar energies and spatial variation): reused when x is the
             # output just recorded, as in conv → ReLU → pool.
-            probed = (self._reused_stats(x) if stats else None) or [map_stats(image) for image in x.detach()]
+            probed = (self._reused_stats(x) if stats else None) or batch_stats(x)
             record.in_ac = [st.ac if st.ac is not None else np.zeros(st.channels) for st in probed]
             if exact_haar:
                 # Our own Haar pool: its filters are the Haar bank, so the probe's (exact)

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 import torch
 
 from .kernels import FIELDS, channel_pass
+from .torch_stats import torch_fields
 
-__all__ = ["ChannelStats", "as_chw", "band_fractions", "channel_values", "layer_values", "map_stats"]
+__all__ = [
+    "Backend", "ChannelStats", "as_chw", "band_fractions", "batch_stats", "channel_values", "layer_values", "map_stats",
+    "stats_backend",
+]
+
+# "kernel": the compiled CPU pass; "torch": torch reductions on the map's device.
+Backend = Literal["kernel", "torch"]
 
 
 @dataclass(frozen=True)
@@ -79,22 +87,24 @@ def as_chw(y: torch.Tensor) -> torch.Tensor:
     return y.reshape(y.shape[0], -1, y.shape[-1])
 
 
-def map_stats(y: torch.Tensor) -> ChannelStats:
-    """Statistics of one image's map y (C, H, W), accumulated in float64.
+def stats_backend(device: torch.device) -> Backend:
+    """Where statistics of a map on `device` are computed: the compiled kernel for CPU maps, torch
+    reductions on the device itself otherwise (no map is copied to the host)."""
+    return "kernel" if device.type == "cpu" else "torch"
 
-    One compiled pass reads the map once (`kernels.channel_pass`); nothing full-size is allocated.
 
-    Args:
-        y: one image's output; other ranks are folded as `as_chw` says.
-
-    Returns:
-        ChannelStats for this single image.
-    """
-    y = as_chw(y.detach().cpu())  # statistics run on the CPU whatever the model's device
+def _fields(y: torch.Tensor, backend: Backend) -> np.ndarray:
+    """The FIELDS of every channel of a (N, H, W) map as a float64 (N, len(FIELDS)) host array."""
+    if backend == "torch":
+        return torch_fields(y).cpu().to(torch.float64).numpy()
     if y.dtype not in (torch.float32, torch.float64):
         y = y.float()  # exact for integers up to 2²⁴ and for float16/bfloat16
-    c, h, w = y.shape
-    cols = dict(zip(FIELDS, channel_pass(y.contiguous().numpy()).T))
+    return channel_pass(y.contiguous().numpy())
+
+
+def _from_fields(fields: np.ndarray, h: int, w: int) -> ChannelStats:
+    """ChannelStats of one image from its channels' FIELDS rows ((C, len(FIELDS)) float64)."""
+    cols = dict(zip(FIELDS, fields.T))
     # The kernel's extremes skip NaN; torch and numpy would say NaN, and so do we.
     has_nan = np.isnan(cols["abs"])
     mins = np.where(has_nan, np.nan, cols["min"])
@@ -106,6 +116,41 @@ def map_stats(y: torch.Tensor) -> ChannelStats:
         bands=np.stack([cols[b] for b in ("ll", "lh", "hl", "hh")], axis=1) if probe else None,
         ac=cols["ac"].copy() if probe else None,
     )
+
+
+def batch_stats(ys: torch.Tensor, *, backend: Backend | None = None) -> list[ChannelStats]:
+    """Statistics of every image of a batch (B, …), accumulated in float64, one ChannelStats per image.
+
+    The whole batch goes through one pass (`kernels.channel_pass` over B·C channels on the CPU,
+    `torch_stats.torch_fields` on the map's own device elsewhere): each channel is reduced on its
+    own, so an image's statistics do not depend on the batch it came in.
+
+    Args:
+        ys: a batch of outputs; each image is folded as `as_chw` says.
+        backend: override `stats_backend(ys.device)` (e.g. "torch" on the CPU, for tests).
+    """
+    ys = ys.detach()
+    c, h, w = as_chw(ys[0]).shape
+    fields = _fields(ys.reshape(ys.shape[0] * c, h, w), backend or stats_backend(ys.device))
+    return [_from_fields(fields[i * c : (i + 1) * c], h, w) for i in range(ys.shape[0])]
+
+
+def map_stats(y: torch.Tensor, *, backend: Backend | None = None) -> ChannelStats:
+    """Statistics of one image's map y (C, H, W), accumulated in float64.
+
+    One pass reads the map once, where it is: a compiled kernel on the CPU (`kernels.channel_pass`;
+    nothing full-size is allocated), torch reductions on CUDA or MPS (`torch_stats.torch_fields`;
+    float32 on MPS). Only the per-channel results reach the host.
+
+    Args:
+        y: one image's output; other ranks are folded as `as_chw` says.
+        backend: override `stats_backend(y.device)` (e.g. "torch" on the CPU, for tests).
+
+    Returns:
+        ChannelStats for this single image.
+    """
+    (st,) = batch_stats(y.unsqueeze(0), backend=backend)
+    return st
 
 
 def _ratio(num: float, den: float) -> float | None:
