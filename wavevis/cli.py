@@ -17,14 +17,11 @@ import torch.nn as nn
 
 from . import __version__
 from .checkpoints import CHECKPOINT_EXTENSIONS
-from .cli_data import add_by_option, add_train_parser, run_grouped_stats, run_train
-from .compare import COMPARE_CHANNEL_COLUMNS, COMPARE_COLUMNS, MODEL_COLUMN, SHARED_COLUMN, shared_weights
-from .config import CONFIG_KEYS, ModelConfig, config_label, config_labels, parse_config
+from .cli_data import add_by_option, add_train_parser, run_train
+from .cli_sweep import add_sweep_options, run_grouped, run_stats
+from .config import CONFIG_KEYS, ModelConfig, config_label
 from .errors import ImageError, Terminated, WavevisError, escape
-from .export import (
-    CHANNEL_COLUMNS, CONSISTENCY_COLUMNS, EQUIVARIANCE_COLUMNS, LAYER_COLUMNS, SPECTRUM_COLUMNS,
-    SPECTRUM_LAYER_COLUMNS, CsvRows, JsonRows,
-)
+from .export import CONSISTENCY_COLUMNS, EQUIVARIANCE_COLUMNS, SPECTRUM_COLUMNS, SPECTRUM_LAYER_COLUMNS, CsvRows
 from .findings import Diagnosis, examine
 from .images import (
     DEFAULT_SAMPLE, IMAGE_EXTENSIONS, MAX_INPUT_SIDE, MIN_SIDE, NORMALIZATIONS, decode_image, load_image,
@@ -35,9 +32,9 @@ from .loading import MAX_CLASSES, describe_spec
 from .models import MAX_SEED, list_inits, list_models
 from .outputs import DeferredOutputs
 from .pooling import POOLS
-from .report import Report, Summary, analyze
+from .report import Report, analyze
 from .shift import DEFAULT_MAX_SHIFT, DEFAULT_PAIRS, DEFAULT_PERIOD, Consistency, Equivariance, consistency, equivariance
-from .spectrum import BIN_WIDTH, N_BINS, SpectralTotals, spectrum_layer_rows, spectrum_rows
+from .spectrum import BIN_WIDTH, N_BINS, spectrum_layer_rows, spectrum_rows
 from .wavelets import analysis_filters, list_wavelets
 
 __all__ = ["build_parser", "main"]
@@ -165,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="image files, or folders whose images (by extension) are all used")
     _model_options(stats)
     _image_options(stats)
+    add_sweep_options(stats)
     out = stats.add_argument_group("output")
     out.add_argument("--out", metavar="CSV", help="per-layer CSV file (default: standard output)")
     out.add_argument("--per-channel", metavar="CSV", help="also write the per-channel CSV here")
@@ -386,80 +384,6 @@ def _reports(
             _progress(done, len(paths), escape(f"{label}: {path}" if label else str(path)), stderr)
 
 
-def _run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    _check_size(args)
-    paths = _expand_inputs(args.inputs)
-    device = _device(args.device)
-    base = _config(args)
-    configs = [base, *(parse_config(spec, base) for spec in args.compare or [])]
-    labels = config_labels(configs)
-    several = len(configs) > 1
-    columns = COMPARE_COLUMNS if several else LAYER_COLUMNS
-    read = [(escape(path), path) for path in paths]
-    read += [(f"--weights {escape(c.weights)}", c.weights) for c in configs if c.weights]
-    read += [(f"--model {escape(c.model)}", c.model.rpartition(":")[0]) for c in configs
-             if c.model.rpartition(":")[0].endswith(".py")]
-    with DeferredOutputs(read) as outputs:
-        layer_csv = CsvRows(outputs.open(args.out, "--out", stdout), columns)
-        json_file = outputs.open(args.json, "--json") if args.json else None
-        layer_json = JsonRows(json_file, columns) if json_file is not None else None
-        channel_csv = None
-        if args.per_channel:
-            channel_columns = COMPARE_CHANNEL_COLUMNS if several else CHANNEL_COLUMNS
-            channel_csv = CsvRows(outputs.open(args.per_channel, "--per-channel"), channel_columns)
-
-        def emit(source: Report | Summary, tag: dict[str, str], shared: dict[str, int | None]) -> None:
-            rows = [{**tag, **row, **({SHARED_COLUMN: shared.get(row["layer"])} if several else {})}
-                    for row in source.rows()]
-            layer_csv.write(rows)
-            if layer_json is not None:
-                layer_json.write(rows)
-            if channel_csv is not None:
-                channel_csv.write({**tag, **row} for row in source.channel_rows())
-
-        reference: nn.Module | None = None  # the first configuration's model: which layers share its weights
-        for index, (config, label) in enumerate(zip(configs, labels)):
-            shown = label if several else ""
-            tag = {MODEL_COLUMN: label} if several else {}
-            model = _load(config, device, stderr, shown)
-            shared = shared_weights(reference, model, [n for n, _ in model.named_modules()]) if several else {}
-            reference = reference if reference is not None else model
-            summary = Summary() if args.summary else None
-            totals = SpectralTotals() if args.summary and args.spectra else None
-            # Image notes once, not once per compared configuration.
-            for report in _reports(model, paths, args, device, stderr, shown, notes=index == 0,
-                                   spectra=args.spectra):
-                if summary is not None:
-                    summary.add(report)  # a running merge: memory stays flat over any number of images
-                    if totals is not None:
-                        totals.add(report.spectra)
-                else:
-                    emit(report, tag, shared)
-            if summary is not None:
-                emit(summary if totals is None else _SpectralSummary(summary, totals), tag, shared)
-        for writer in (layer_csv, layer_json, channel_csv):
-            if writer is not None:
-                writer.close()
-        if json_file is not None:
-            json_file.write("\n")
-        outputs.commit()
-    return 0
-
-
-class _SpectralSummary:
-    """A dataset Summary whose rows carry the merged spectral columns (`stats --summary --spectra`)."""
-
-    def __init__(self, summary: Summary, totals: SpectralTotals) -> None:
-        self._summary = summary
-        self._totals = totals
-
-    def rows(self) -> list[dict]:
-        return [s.as_row() for s in self._totals.apply(self._summary.layer_stats())]
-
-    def channel_rows(self) -> list[dict]:
-        return self._summary.channel_rows()
-
-
 def _files_read(paths: Sequence[Path], config: ModelConfig) -> list[tuple[str, object]]:
     """(name, path) of every file a spectrum/shift run reads, so that no output may overwrite one."""
     read: list[tuple[str, object]] = [(escape(path), path) for path in paths]
@@ -652,8 +576,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         if args.by:
             if not args.summary:
                 raise WavevisError("--by groups dataset-level rows: add --summary")
-            return run_grouped_stats(args, stdout, stderr)
-        return _run_stats(args, stdout, stderr)
+            return run_grouped(args, stdout, stderr)
+        return run_stats(args, stdout, stderr)
     except WavevisError as exc:
         stderr.write(f"error: {escape(exc)}\n")
         return 2

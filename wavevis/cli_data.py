@@ -207,7 +207,8 @@ def run_grouped_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) 
                     stderr.write(f"\nnote: {escape(image.path.name)}: {text}\n")
 
             summaries = summarize(model, dataset, by=args.by, size=args.size, normalize=args.normalize,
-                                  max_side=args.max_side, device=device, progress=progress, notice=notice)
+                                  max_side=args.max_side, device=device, progress=progress, notice=notice,
+                                  batch_size=args.batch_size)
             rows = [{**tag, **row} for row in group_rows(summaries)]
             layer_csv.write(rows)
             if layer_json is not None:

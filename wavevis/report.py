@@ -21,6 +21,7 @@ from .records import Bands, CallInfo, LayerStats
 from .sites import returned_bands
 from .spectrum import ImageSpectra, SpectrumRecorder, with_spectra
 from .stats import ChannelStats, channel_values, layer_values
+from .totals import CallLayout, SummaryLayout, SummaryTotals
 from .wavelets import SUBBANDS, Subbands
 
 __all__ = ["Report", "Summary", "analyze"]
@@ -84,21 +85,26 @@ def _level_values(in_levels: np.ndarray, in_ac: np.ndarray | None, passes: Bands
     return out
 
 
+def _extras(record: CallRecord) -> tuple[str | None, Bands | None]:
+    """What a call's row says besides statistics: its note, and the bands a probed pool returns."""
+    site = record.pool
+    returns = returned_bands(site.probe) if site is not None and site.probe is not None else None
+    return record.note, returns
+
+
 def _layer_stats(info: CallInfo, passes: Bands | None, image: str, st: ChannelStats,
                  in_bands: np.ndarray | None, in_ac: np.ndarray | None, *, mixed_sizes: bool = False,
-                 in_levels: np.ndarray | None = None, record: CallRecord | None = None) -> LayerStats:
+                 in_levels: np.ndarray | None = None, note: str | None = None,
+                 returns: Bands | None = None) -> LayerStats:
     """The typed per-layer row of a call's statistics (blank height/width for mixed map sizes)."""
     height, width = (None, None) if mixed_sizes else (info.height, info.width)
     pool: dict[str, object] = _pool_values(in_bands, in_ac, passes) if info.kind == "wavepool" else {}
     if info.kind == "wavepool" and in_levels is not None:
         pool.update(_level_values(in_levels, in_ac, passes, pool))
-    site = record.pool if record is not None else None
-    returns = returned_bands(site.probe) if site is not None and site.probe is not None else None
     return LayerStats(
         image=image, index=info.index, layer=info.layer, call=info.call, kind=info.kind, type=info.type,
         channels=info.channels, height=height, width=width, **layer_values(st), **pool,
-        passes=passes if info.kind == "wavepool" else None,
-        note=record.note if record is not None else None, returns=returns,
+        passes=passes if info.kind == "wavepool" else None, note=note, returns=returns,
     )
 
 
@@ -114,26 +120,32 @@ def _call_keys(infos: Sequence[CallInfo]) -> list[tuple[str, int, str]]:
 
 @dataclass
 class _MergedCall:
-    """One call's statistics merged over images, with the map sizes seen."""
+    """One call's statistics merged over images, with the smallest and largest map sizes seen."""
 
     info: CallInfo
     passes: Bands | None
     stats: ChannelStats
     in_bands: np.ndarray | None
     in_ac: np.ndarray | None
-    sizes: set[tuple[int, int]]
+    low: tuple[int, int]  # (height, width), each the least seen …
+    high: tuple[int, int]  # … and the greatest: the images agree on the size iff low == high
     in_levels: np.ndarray | None = None
-    record: CallRecord | None = None
+    note: str | None = None  # what a downsampling layer is, when it is no wavelet pool
+    returns: Bands | None = None  # the bands a probed wavelet pool returns
 
     @classmethod
     def of(cls, r: CallRecord) -> _MergedCall:
+        size = (r.info.height, r.info.width)
         return cls(
             r.info, r.passes, reduce(ChannelStats.merge, r.stats),
             None if r.in_bands is None else np.sum(r.in_bands, axis=0),
             None if r.in_ac is None else np.sum(r.in_ac, axis=0),
-            {(r.info.height, r.info.width)},
-            None if r.in_levels is None else np.sum(r.in_levels, axis=0), r,
+            size, size, None if r.in_levels is None else np.sum(r.in_levels, axis=0), *_extras(r),
         )
+
+    @property
+    def mixed_sizes(self) -> bool:
+        return self.low != self.high
 
     def add(self, other: _MergedCall) -> None:
         both = self.in_levels is not None and other.in_levels is not None
@@ -143,7 +155,13 @@ class _MergedCall:
         self.in_bands = self.in_bands + other.in_bands if both else None
         both = self.in_ac is not None and other.in_ac is not None
         self.in_ac = self.in_ac + other.in_ac if both else None
-        self.sizes |= other.sizes
+        self.low = (min(self.low[0], other.low[0]), min(self.low[1], other.low[1]))
+        self.high = (max(self.high[0], other.high[0]), max(self.high[1], other.high[1]))
+
+
+def _layout_of(c: _MergedCall) -> CallLayout:
+    return CallLayout(c.info, c.passes, c.stats.channels, c.stats.bands is not None, c.in_bands is not None,
+                      c.in_ac is not None, 0 if c.in_levels is None else c.in_levels.shape[1], c.note, c.returns)
 
 
 class Summary:
@@ -153,6 +171,9 @@ class Summary:
     `wavevis stats FOLDER --summary` runs over any number of images. A channel counts as dead
     when it is dead on every image; band energies are summed. Where images gave a call maps of
     different sizes (`--size 0`), its height and width are blank.
+
+    Summaries made apart (one per process of a torchrun) merge through `layout`, `totals` and
+    `spread` (what `distributed.merge_summary` all_reduces) and `from_totals`.
     """
 
     def __init__(self) -> None:
@@ -171,6 +192,100 @@ class Summary:
                 mine.add(new)
         self.images += len(report.images)
 
+    # -- merging summaries made apart ---------------------------------------------------------
+
+    def layout(self) -> SummaryLayout:
+        """The identity and accumulators of every call (empty before the first image)."""
+        return tuple(_layout_of(c) for c in self._calls)
+
+    def totals(self, layout: SummaryLayout) -> SummaryTotals:
+        """The accumulators as flat vectors in `layout` (`combine_layouts` of every summary's).
+
+        A summary without images gives the identity of each merge (zeros, +Inf minima, −Inf maxima).
+
+        Raises:
+            ValueError: `layout` is another model's.
+        """
+        if self._calls and [c.key for c in layout] != [c.key for c in self.layout()]:
+            raise ValueError("cannot merge summaries of different models: their recorded calls differ")
+        sums: list[np.ndarray] = []
+        minima: list[np.ndarray] = []
+        maxima: list[np.ndarray] = []
+        for i, call in enumerate(layout):
+            if not self._calls:
+                sums.append(np.zeros(call.sums_length))
+                minima.append(np.full(call.channels + 2, np.inf))
+                maxima.append(np.full(call.channels + 2, -np.inf))
+                continue
+            mine = self._calls[i]
+            st = mine.stats
+            nan = np.isnan(st.min)
+            sums += [np.array([st.count, st.images], dtype=np.float64), st.sum, st.abs_sum, st.zeros,
+                     st.dead_images, nan * float(st.images)]
+            if call.probe:
+                sums += [st.bands.ravel(), st.ac]
+            if call.pool_bands:
+                sums.append(mine.in_bands.ravel())
+            if call.pool_ac:
+                sums.append(mine.in_ac)
+            if call.levels:
+                sums.append(mine.in_levels.ravel())
+            minima += [np.where(nan, np.inf, st.min), np.array(mine.low, dtype=np.float64)]
+            maxima += [np.where(nan, -np.inf, st.max), np.array(mine.high, dtype=np.float64)]
+        flat = [np.concatenate(parts).astype(np.float64) if parts else np.zeros(0) for parts in (sums, minima, maxima)]
+        return SummaryTotals(float(self.images), *flat)
+
+    def spread(self, layout: SummaryLayout, means: np.ndarray) -> np.ndarray:
+        """Every channel's Σ(y − mean)² about `means` (SummaryTotals.means of the merged totals).
+
+        Spreads about common means add up (Chan et al.'s merge): m2 + n·(own mean − mean)².
+        """
+        if not self._calls:
+            return np.zeros(sum(call.channels for call in layout))
+        parts, at = [], 0
+        for mine in self._calls:
+            st = mine.stats
+            parts.append(st.m2 + st.count * (st.mean - means[at : at + st.channels]) ** 2)
+            at += st.channels
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    @classmethod
+    def from_totals(cls, layout: SummaryLayout, totals: SummaryTotals, spread: np.ndarray) -> Summary:
+        """The Summary whose accumulators are `totals` and `spread` (merged over summaries)."""
+        merged = cls()
+        merged.images = int(totals.images)
+        sums = iter(np.split(totals.sums, np.cumsum([0, *(c.sums_length for c in layout)])[1:-1])) if layout else iter(())
+        at = 0
+        for call in layout:
+            c = call.channels
+            part = next(sums).copy()
+            count, images = int(part[0]), int(part[1])
+            total, abs_sum, zeros, dead, nan = (part[2 + k * c : 2 + (k + 1) * c] for k in range(5))
+            rest = part[2 + 5 * c :]
+            bands = ac = in_bands = in_ac = in_levels = None
+            if call.probe:
+                bands, ac, rest = rest[: 4 * c].reshape(c, 4), rest[4 * c : 5 * c], rest[5 * c :]
+            if call.pool_bands:
+                in_bands, rest = rest[: 4 * c].reshape(c, 4), rest[4 * c :]
+            if call.pool_ac:
+                in_ac, rest = rest[:c], rest[c:]
+            if call.levels:
+                in_levels = rest[: 4 * c * call.levels].reshape(c, call.levels, 4)
+            lo = totals.minima[at + 2 * len(merged._calls) : at + 2 * len(merged._calls) + c + 2]
+            hi = totals.maxima[at + 2 * len(merged._calls) : at + 2 * len(merged._calls) + c + 2]
+            stats = ChannelStats(
+                count=count, sum=total, abs_sum=abs_sum, m2=spread[at : at + c].copy(),
+                min=np.where(nan > 0, np.nan, lo[:c]), max=np.where(nan > 0, np.nan, hi[:c]), zeros=zeros,
+                dead_images=dead, images=images, bands=bands, ac=ac,
+            )
+            merged._calls.append(_MergedCall(call.info, call.passes, stats, in_bands, in_ac,
+                                             (int(lo[c]), int(lo[c + 1])), (int(hi[c]), int(hi[c + 1])),
+                                             in_levels, call.note, call.returns))
+            at += c
+        return merged
+
+    # -- rows ---------------------------------------------------------------------------------
+
     def _label(self, name: str | None) -> str:
         return name or f"all ({self.images} images)"
 
@@ -178,7 +293,7 @@ class Summary:
         """One typed per-layer row per call, labelled `name` (default "all (N images)")."""
         return [
             _layer_stats(c.info, c.passes, self._label(name), c.stats, c.in_bands, c.in_ac,
-                         mixed_sizes=len(c.sizes) > 1, in_levels=c.in_levels, record=c.record)
+                         mixed_sizes=c.mixed_sizes, in_levels=c.in_levels, note=c.note, returns=c.returns)
             for c in self._calls
         ]
 
@@ -246,7 +361,8 @@ class Report:
             _layer_stats(r.info, r.passes, self.images[image], r.stats[image],
                          r.in_bands[image] if r.in_bands is not None else None,
                          r.in_ac[image] if r.in_ac is not None else None,
-                         in_levels=r.in_levels[image] if r.in_levels is not None else None, record=r)
+                         in_levels=r.in_levels[image] if r.in_levels is not None else None,
+                         note=r.note, returns=_extras(r)[1])
             for r in self.records
         ]
         return rows if self.spectra is None else with_spectra(rows, self.spectra[image])

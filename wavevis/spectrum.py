@@ -396,6 +396,13 @@ class SpectralTotals:
                     sums[3] += s.total
                     sums[4] += 1
 
+    def merge(self, other: SpectralTotals) -> None:
+        """Add another running total in (e.g. another process's share of the images)."""
+        for key, sums in other._sums.items():
+            mine = self._sums.setdefault(key, [0.0] * 5)
+            for i, value in enumerate(sums):
+                mine[i] += value
+
     def apply(self, stats: Sequence[LayerStats]) -> list[LayerStats]:
         """The dataset rows with the merged spectral columns filled in."""
         out = []
