@@ -1,4 +1,4 @@
-"""torchrun for `wavevis stats`: the process group, image shards, summaries merged across ranks, rows gathered to rank 0."""
+"""torchrun for `wavevis stats`: process group, image shards, summaries merged across ranks, rows gathered to rank 0."""
 
 from __future__ import annotations
 
