@@ -136,19 +136,20 @@ def processes(folder: Path, batch: int, size: int, runs: int) -> None:
         "start only (1 image, 1 process)": ([sys.executable, "-m", "wavevis", "stats", str(next(folder.iterdir())),
                                              "--size", str(size), "--out", os.devnull], {**env, "OMP_NUM_THREADS": "2"}),
     }
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(runs):  # interleaved
         for name, (cmd, cmd_env) in commands.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu()
             subprocess.run(cmd, env=cmd_env, check=True, capture_output=True)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append((time.perf_counter() - t0, _cpu() - c0))
     n = len(list(folder.iterdir()))
-    print(f"\nProcesses: {n} images at {size}x{size}, batch {batch}, wall time with process start, median of {runs}")
-    print(f"{'variant':<34} {'median s':>9} {'images/s':>9}")
+    print(f"\nProcesses: {n} images at {size}x{size}, batch {batch}, wall and CPU time with process start, "
+          f"median of {runs}")
+    print(f"{'variant':<34} {'wall s':>8} {'images/s':>9} {'cpu s':>8}")
     for name, ts in times.items():
-        t = statistics.median(ts)
+        wall, cpu = statistics.median(t for t, _ in ts), statistics.median(c for _, c in ts)
         count = 1 if name.startswith("start") else n
-        print(f"{name:<34} {t:>9.2f} {count / t:>9.2f}")
+        print(f"{name:<34} {wall:>8.2f} {count / wall:>9.2f} {cpu:>8.2f}")
 
 
 def main() -> None:
