@@ -2,12 +2,14 @@
 
 import math
 
+import matplotlib
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
 import wavevis
+from wavevis.kernel_images import kernel_grid, kernel_views
 from wavevis.weights import (
     DEFAULT_INIT, INIT_SCHEMES, WEIGHT_COLUMNS, expected_init_std, filter_norms, init_matches, input_signs,
     layer_weights, weight_report,
@@ -290,3 +292,51 @@ def test_rows_have_the_columns():
     assert tuple(rows[0].as_row()) == WEIGHT_COLUMNS
     assert WEIGHT_COLUMNS[:3] == ("layer", "type", "kind")
     assert rows[0].as_row()["severity"] == "warning"
+
+
+# -- kernel grids ---------------------------------------------------------------------------------------------
+
+
+def test_rgb_patches_by_hand():
+    # Two 1×1 filters over 3 input channels: (+1, 0, −1) and (0, 0.5, 0); the layer's largest |w| is 1,
+    # so +1 → 255, 0 → mid grey 128 (round(127.5) to even), −1 → 0 on each colour axis.
+    w = torch.tensor([[1.0, 0.0, -1.0], [0.0, 0.5, 0.0]]).view(2, 3, 1, 1)
+    grid = kernel_grid(w, "rgb", tile=10)
+    assert grid.vmax == 1.0 and grid.channels == (0, 1)
+    assert tuple(grid.image[0, 0]) == (255, 128, 0)
+    assert tuple(grid.image[9, 9]) == (255, 128, 0)            # the whole 10×10 tile, not blurred
+    second = grid.image[0, 22]                                 # next cell: tile 10 px wide, cells ≥ 20 + 2 px
+    assert tuple(second) == (128, 191, 128)                    # 0.5 + 0.5·0.5 = 0.75 → 191
+
+
+def test_mean_view_is_centred_at_zero():
+    w = torch.zeros(2, 4, 2, 2)
+    w[0] = 2.0                    # mean over inputs +2 → the colormap's last colour
+    w[1, :2] = -2.0               # mean −1 → a quarter of the way up
+    grid = kernel_grid(w, "mean", tile=8, cmap="RdBu_r")
+    lut = np.round(matplotlib.colormaps["RdBu_r"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    assert grid.vmax == 2.0
+    assert tuple(grid.image[0, 0]) == tuple(lut[255])
+    assert tuple(grid.image[0, 22]) == tuple(lut[64])          # 0.5 + 0.5·(−1/2) = 0.25 → round(63.75) = 64
+
+
+def test_inputs_view_shows_one_filter_per_input_channel():
+    w = torch.arange(2 * 3 * 3 * 3, dtype=torch.float32).view(2, 3, 3, 3)
+    grid = kernel_grid(w, "inputs", filter_index=1, channels=[2, 0])
+    assert grid.channels == (2, 0) and grid.view == "inputs"
+    assert grid.vmax == float(w[1, 2].abs().max())             # the largest value drawn: 53
+
+
+@pytest.mark.parametrize(("shape", "views"), [((64, 3, 3, 3), ["rgb", "mean", "inputs"]),
+                                               ((64, 64, 3, 3), ["mean", "inputs"]), ((7, 512), [])])
+def test_kernel_views(shape, views):
+    assert kernel_views(shape) == views
+
+
+def test_kernel_grid_refuses_what_it_cannot_draw():
+    with pytest.raises(ValueError, match="3 input channels"):
+        kernel_grid(torch.zeros(4, 8, 3, 3), "rgb")
+    with pytest.raises(ValueError, match="filter 9 out of range"):
+        kernel_grid(torch.zeros(4, 8, 3, 3), "inputs", filter_index=9)
+    with pytest.raises(ValueError, match="conv weight"):
+        kernel_grid(torch.zeros(4, 8), "mean")

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from .capture import model_lock
 from .filterbank import UNIFORM_TOL, kernel_spread, match_band
 from .models import INITS
 from .pooling import wavelet_pools
@@ -17,7 +18,7 @@ from .wavelets import SUBBANDS, analysis_filters
 from .wording import join, percent
 
 __all__ = [
-    "DEFAULT_INIT", "INIT_SCHEMES", "NEAR_ZERO_RATIO", "WEIGHT_COLUMNS", "LayerWeights", "WeightFlag", "WeightKind",
+    "ANY_INIT", "DEFAULT_INIT", "INIT_SCHEMES", "NEAR_ZERO_RATIO", "WEIGHT_COLUMNS", "LayerWeights", "WeightFlag", "WeightKind",
     "expected_init_std", "filter_norms", "input_signs", "init_matches", "layer_weights", "weight_report",
 ]
 
@@ -28,6 +29,9 @@ Severity = Literal["info", "warning", "problem"]
 # weight, so std = 1/√(3·fan_in); a layer that still has it was never initialised by the
 # posted code, let alone trained.
 DEFAULT_INIT = "pytorchDefault"
+# `expected_init` for weights known to be a random init of an unknown scheme (a custom model built
+# without a checkpoint): matching any init distribution is then expected, not a warning.
+ANY_INIT = "any"
 INIT_SCHEMES: tuple[str, ...] = (*INITS, DEFAULT_INIT)
 UNIFORM_SCHEMES = frozenset({"kaimingUniform", "xavierUniform", DEFAULT_INIT})
 
@@ -280,13 +284,14 @@ def input_signs(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[bool, bool
         if name is not None and inputs and isinstance(inputs[0], torch.Tensor):
             nonneg[name] = nonneg.get(name, True) and bool((inputs[0].detach() >= 0).all())
 
-    handles = [m.register_forward_pre_hook(hook) for m in watched]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    with model_lock(model):  # a shared model: no other capture may see these hooks, nor these ours
+        handles = [m.register_forward_pre_hook(hook) for m in watched]
+        try:
+            with torch.no_grad():
+                model(x)
+        finally:
+            for h in handles:
+                h.remove()
     relu_after: dict[str, bool] = {}
     for i, mid in enumerate(order):
         name = layers.get(mid)
@@ -357,7 +362,7 @@ def _flags(lw: LayerWeights, w: np.ndarray, expected_init: str | None) -> list[W
                                 "init nor trained weights"))
     if lw.kind != "wavelet" and lw.init_match:
         schemes = join(lw.init_match)
-        if expected_init is not None and expected_init in lw.init_match:
+        if expected_init == ANY_INIT or expected_init in lw.init_match:
             flags.append(WeightFlag("info", "random-init",
                                     f"random init, as chosen: the weights match the {schemes} distribution"))
         else:
@@ -391,8 +396,9 @@ def layer_weights(
         name: the layer's dotted name.
         module: the conv or linear module.
         kind: "conv", "linear" or "wavelet"; by default from the module's type.
-        expected_init: the init scheme the model was built with (a random-init model), or None
-            for loaded weights: matching an init distribution is then flagged as untrained.
+        expected_init: the init scheme the model was built with (a random-init model), ANY_INIT
+            for a random init of unknown scheme, or None for loaded weights: matching an init
+            distribution is then flagged as untrained.
         input_nonnegative: the layer's input is ≥ 0 (after a ReLU); None unknown.
         relu_after: a ReLU follows the layer; None unknown.
         pool: the wavelet pool a "wavelet" band conv belongs to.
@@ -436,25 +442,29 @@ def layer_weights(
 
 
 def weight_report(
-    model: nn.Module, *, expected_init: str | None = None, probe: torch.Tensor | None = None,
-    wavelet: str = "haar",
+    model: nn.Module, *, expected_init: str | None = None,
+    probe: torch.Tensor | Sequence[torch.Tensor] | None = None, wavelet: str = "haar",
 ) -> list[LayerWeights]:
     """Weight statistics and flags of every conv and linear layer of a model, in definition order.
 
     Args:
         model: the model (read only).
-        expected_init: the scheme a random-init model was built with; None for loaded weights.
-        probe: a signed input (e.g. `torch.randn(1, 3, 64, 64)` with a fixed seed) to learn which
-            layers see non-negative input and feed a ReLU (for `dead_filters`); None, or a probe
-            the model cannot run, leaves dead_filters unknown (None).
+        expected_init: the scheme a random-init model was built with, ANY_INIT for a random init of
+            unknown scheme, None for loaded weights (a layer still at an init is then "untrained").
+        probe: a signed input (e.g. `torch.randn(1, 3, 64, 64)` with a fixed seed), or several tried
+            in order until the model runs one, to learn which layers see non-negative input and
+            feed a ReLU (for `dead_filters`). None, or probes the model cannot run, leave
+            dead_filters unknown (None).
         wavelet: the wavelet a pool that does not name its own should hold.
     """
+    probes = [] if probe is None else [probe] if isinstance(probe, torch.Tensor) else list(probe)
     signs: dict[str, tuple[bool, bool]] = {}
-    if probe is not None:
+    for candidate in probes:
         try:
-            signs = input_signs(model, probe)
-        except Exception:  # a model that cannot run the probe: the signs stay unknown
-            signs = {}
+            signs = input_signs(model, candidate)
+            break
+        except Exception:  # a model that cannot run this probe (another input size?): try the next
+            continue
     pools = {f"{name}.{band}" if name else band: pool for name, pool in wavelet_pools(model) for band in SUBBANDS}
     out = []
     for name, module, kind in _weighted(model):

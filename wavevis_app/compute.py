@@ -15,12 +15,13 @@ from wavevis.config import ModelConfig
 from wavevis.images import MAX_INPUT_SIDE, decode_image, load_image
 from wavevis.render import depth_png
 from wavevis.report import Report, analyze
+from wavevis.weights import LayerWeights, weight_report
 
 from .launch import MB, file_stamp
 
 __all__ = [
     "KEEP_MAPS_MAX_PIXELS", "cached_checks", "cached_depth_png", "cached_image", "cached_model", "cached_report",
-    "model_key", "upload_limit",
+    "cached_weights", "model_key", "upload_limit",
 ]
 
 # Keep every map in memory (fast layer switching) up to this many input pixels; above it, maps
@@ -85,3 +86,27 @@ def cached_checks(model_key: str, wavelet: str, _model: torch.nn.Module) -> list
 def cached_depth_png(model_key: str, image_key: str, labels: tuple[str, ...], _rows: list[list[dict]]) -> bytes:
     """The across-depth chart as PNG, drawn once per analysis (or per compared pair)."""
     return depth_png(dict(zip(labels, _rows)))
+
+
+# The signed probe that tells which layers see non-negative input (for dead filters): small, seeded.
+WEIGHT_PROBE_SIDE = 64
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_weights(model_key: str, expected_init: str | None, wavelet: str, _model: torch.nn.Module,
+                   _like: torch.Tensor) -> list[LayerWeights]:
+    """Weight statistics and flags of a model's conv/linear layers, once per model (shared, read only).
+
+    Args:
+        model_key: `model_key(config)`.
+        expected_init: the init scheme of a random-init model (wavevis.weights.ANY_INIT when unknown),
+            None for loaded weights.
+        wavelet: the wavelet the model's pools should hold.
+        _model: the model.
+        _like: an input the model accepts (the analysed image): a small seeded normal probe with its
+            channel count is tried first, then one of its own shape.
+    """
+    generator = torch.Generator().manual_seed(0)
+    small = torch.randn(1, _like.shape[1], WEIGHT_PROBE_SIDE, WEIGHT_PROBE_SIDE, generator=generator)
+    full = torch.randn(tuple(_like.shape), generator=generator)  # for models that need the image's size
+    return weight_report(_model, expected_init=expected_init, probe=(small, full), wavelet=wavelet)
