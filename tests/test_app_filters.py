@@ -77,7 +77,7 @@ def test_random_init_model_shows_kernels_and_numbers_that_numpy_gives():
     # Nothing broken; the random init is said once, as information.
     assert not page.error and not page.warning
     assert any("No layer looks broken" in s.value for s in page.success)
-    assert any(i.value.startswith("Random init:") and "xavierUniform" in i.value for i in page.info)
+    assert any(i.value.startswith("Random init (xavierUniform, as chosen in the sidebar): 10 layers") for i in page.info)
     # conv1_1 preselected: 64 RGB patches of 3×3.
     assert at.selectbox(key="filters_layer").value == "conv1_1"
     (grid,) = page.image
@@ -142,3 +142,54 @@ def test_weights_csv_has_every_column_and_numpy_values():
     conv = next(r for r in rows if r["layer"] == "conv4_1")
     assert float(conv["norm_min"]) == pytest.approx(norms(model.conv4_1.weight).min(), rel=1e-9)
     assert conv["init_match"] == "xavierUniform" and conv["severity"] == "warning"
+
+
+# -- real browser ---------------------------------------------------------------------------------------------
+
+SCREENSHOTS = Path("/tmp/wavevis-screenshots")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_filters_page_in_a_real_browser(tmp_path):
+    """Open Filters in Chromium: kernel grid loaded, both charts drawn, table shown; screenshot for a look."""
+    import os
+
+    from browser_support import (
+        NAV_LINK, chromium_missing_reason, launch_chromium, new_page, open_app, page_body, streamlit_server,
+        wait_for_images, wait_until_idle,
+    )
+
+    reason = chromium_missing_reason()
+    if reason:
+        if os.environ.get("WAVEVIS_REQUIRE_BROWSER"):
+            pytest.fail(f"browser tests required but cannot run: {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    body = page_body("filters")
+    with streamlit_server(tmp_path / "streamlit.log") as url, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = new_page(browser, width=1440, height=3000)  # tall: Streamlit scrolls inside, so show it all
+            open_app(page, url)
+            page.locator(NAV_LINK).filter(has_text="Filters").click()
+            page.locator(body).wait_for(state="visible", timeout=60_000)
+            wait_until_idle(page)
+            page.locator(f'{body} [data-testid="stImage"] img').first.wait_for(timeout=30_000)
+            wait_for_images(page, body)
+            # Both Altair charts rendered by vega-embed (a canvas or an svg each), the table drawn.
+            page.wait_for_function(
+                """(body) => [...document.querySelectorAll(`${body} [data-testid="stVegaLiteChart"]`)]
+                               .filter(c => c.querySelector('canvas, svg')).length === 2""",
+                arg=body, timeout=30_000)
+            assert page.locator(f'{body} [data-testid="stDataFrame"]').is_visible()
+            text = page.locator(body).inner_text()
+            assert "No layer looks broken" in text and "Random init (xavierUniform" in text
+            assert "conv1_1: 64 of 64 filters (RGB patches" in text
+            grid = page.locator(f'{body} [data-testid="stImage"] img').first
+            assert grid.evaluate("i => i.naturalWidth") > 200
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "filters.png"))
+        finally:
+            browser.close()

@@ -25,6 +25,7 @@ STATUS_COLOURS = {"problem": "#d62728", "warning": "#e6a700", "ok": "#1f77b4"}
 TABLE_COLUMNS = ("layer", "kind", "shape", "severity", "reasons", "weight_std", "norm_min", "norm_median", "norm_max",
                  "near_zero_filters", "dead_filters", "bias_mean", "bias_std", "bias_min", "bias_max", "init_match",
                  "nonfinite", "trainable")
+TILE_PX = 60  # kernel tile side on screen
 SORTS = ("index", "L2 norm, largest first", "L2 norm, smallest first")
 
 
@@ -49,7 +50,7 @@ def show_filters(analysis: Analysis) -> None:
     if not rows:
         st.info("This model has no conv or linear layer with weights.")
         return
-    show_flags(rows)
+    show_flags(rows, expected_init(analysis))
     st.subheader("Kernels")
     show_kernels(analysis, rows)
     st.subheader("Weights per layer")
@@ -63,8 +64,13 @@ def show_filters(analysis: Analysis) -> None:
                        file_name="weights.csv", mime="text/csv", key="dl_weights", on_click="ignore")
 
 
-def show_flags(rows: list[LayerWeights]) -> None:
-    """Flagged layers first, each with its reasons; a one-line all-clear otherwise."""
+def show_flags(rows: list[LayerWeights], init: str | None) -> None:
+    """Flagged layers first, each with its reasons; a one-line all-clear otherwise; then whether it is a random init.
+
+    Args:
+        rows: the weight statistics.
+        init: the init scheme chosen in the sidebar (ANY_INIT for a custom model's own), None for a checkpoint.
+    """
     flagged = [r for r in rows if r.severity in ("problem", "warning")]
     if flagged:
         problems = sum(r.severity == "problem" for r in flagged)
@@ -79,9 +85,9 @@ def show_flags(rows: list[LayerWeights]) -> None:
                    "wavelet filters intact.")
     infos = [r for r in rows if any(f.code == "random-init" for f in r.flags)]
     if infos:
-        schemes = sorted({s for r in infos for s in r.init_match})
-        st.info(f"Random init: {len(infos)} layers hold the weights of a fresh {' / '.join(schemes)} draw — nothing "
-                "is trained yet, so the kernels below are noise by design. Load a checkpoint to inspect learned filters.")
+        scheme = "the model's own" if init == ANY_INIT else f"{init}, as chosen in the sidebar"
+        st.info(f"Random init ({scheme}): {len(infos)} layers still match that distribution — nothing is trained, "
+                "so the kernels below are noise by design. Upload a checkpoint to inspect learned filters.")
 
 
 def weight_table(rows: list[LayerWeights]) -> pd.io.formats.style.Styler:
@@ -132,7 +138,7 @@ def norm_chart(row: LayerWeights, norms: np.ndarray, bias: np.ndarray | None, ne
                          "bias": bias if bias is not None else np.full(len(norms), np.nan)})
     domain = ["ok", "never positive", "near zero"]
     bars = alt.Chart(data).mark_bar().encode(
-        x=alt.X("filter:Q", title="filter (output channel)", bin=False),
+        x=alt.X("filter:Q", title="filter (output channel)", scale=alt.Scale(domain=[-0.5, len(norms) - 0.5], nice=False)),
         y=alt.Y("norm:Q", title="L2 norm (weight units)"),
         color=alt.Color("status:N", scale=alt.Scale(domain=domain, range=["#1f77b4", "#e6a700", "#d62728"])),
         tooltip=[alt.Tooltip("filter:Q"), alt.Tooltip("norm:Q", title="L2 norm", format=".4g"),
@@ -140,8 +146,7 @@ def norm_chart(row: LayerWeights, norms: np.ndarray, bias: np.ndarray | None, ne
     )
     line = alt.Chart(pd.DataFrame({"threshold": [NEAR_ZERO_RATIO * top]})).mark_rule(strokeDash=[4, 3], color="#d62728") \
         .encode(y="threshold:Q", tooltip=[alt.Tooltip("threshold:Q", title="near-zero threshold", format=".3g")])
-    return (bars + line).properties(height=200, title=f"{row.layer}: L2 norm of each of its {row.filters} filters") \
-        .interactive(bind_y=False)
+    return (bars + line).properties(height=220).interactive(bind_y=False)
 
 
 def show_kernels(analysis: Analysis, rows: list[LayerWeights]) -> None:
@@ -180,9 +185,10 @@ def show_kernels(analysis: Analysis, rows: list[LayerWeights]) -> None:
     if sort != SORTS[0]:
         order = list(np.argsort(-size if sort == SORTS[1] else size, kind="stable"))
     shown = [int(i) for i in order[: count or None]]
-    grid = kernel_grid(weight, view, filter_index=filter_index, channels=shown)
+    grid = kernel_grid(weight, view, filter_index=filter_index, channels=shown, tile=TILE_PX)
     what = f"input channels of filter {filter_index}" if view == "inputs" else "filters"
-    st.image(grid.image, caption=f"{name}: {len(shown)} of {len(size)} {what} ({KERNEL_VIEWS[view]}), ordered by "
+    # At its own size: enlarging a grid of 3×3 kernels only blurs its labels.
+    st.image(grid.image, width=int(grid.image.shape[1]), caption=f"{name}: {len(shown)} of {len(size)} {what} ({KERNEL_VIEWS[view]}), ordered by "
                                  f"{sort}; each tile labelled with its channel number. Colour scale −{grid.vmax:.3g} … "
                                  f"0 … +{grid.vmax:.3g} (bar below the tiles)")
     for flag in row.flags:
@@ -192,4 +198,5 @@ def show_kernels(analysis: Analysis, rows: list[LayerWeights]) -> None:
     bias_values = bias.detach().double().cpu().numpy() if bias is not None else None
     flat = weight.double().reshape(weight.shape[0], -1).numpy()
     never = np.all(flat <= 0, axis=1) & ((bias_values if bias_values is not None else np.zeros(len(flat))) <= 0)
+    st.markdown(f"**{row.layer}: L2 norm of each of its {row.filters} filters** (dashed: the near-zero threshold)")
     st.altair_chart(norm_chart(row, norms, bias_values, never), width="stretch")
