@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import altair as alt
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -13,6 +14,9 @@ from wavevis.weights import ANY_INIT, NEAR_ZERO_RATIO, WEIGHT_COLUMNS, LayerWeig
 
 from .analysis import Analysis
 from .compute import cached_weights
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = ["expected_init", "layer_chart", "norm_chart", "show_filters", "weight_table"]
 
@@ -102,8 +106,9 @@ def weight_table(rows: list[LayerWeights]) -> pd.io.formats.style.Styler:
     return frame.style.apply(colour, axis=1).format(precision=4, na_rep="")
 
 
-def layer_chart(rows: list[LayerWeights]) -> alt.LayerChart:
+def layer_chart(rows: list[LayerWeights]) -> "alt.LayerChart":
     """Per layer: the range of filter L2 norms (rule from min to max) and the median (point), coloured by status."""
+    import altair as alt  # here, not at the top: 0.3–1 s of import that the first page need not wait for
     data = pd.DataFrame([{
         "order": i, "layer": r.layer, "kind": r.kind, "shape": r.shape, "filters": r.filters,
         "norm_min": r.norm_min, "norm_median": r.norm_median, "norm_max": r.norm_max,
@@ -130,8 +135,9 @@ def layer_chart(rows: list[LayerWeights]) -> alt.LayerChart:
     return (spans + medians).properties(height=280).interactive()
 
 
-def norm_chart(row: LayerWeights, norms: np.ndarray, bias: np.ndarray | None, never: np.ndarray) -> alt.LayerChart:
+def norm_chart(row: LayerWeights, norms: np.ndarray, bias: np.ndarray | None, never: np.ndarray) -> "alt.LayerChart":
     """One layer's filter L2 norms as bars (index order), near-zero and never-positive filters coloured, the near-zero line."""
+    import altair as alt
     top = float(np.nanmax(norms)) if np.isfinite(norms).any() else 0.0
     status = np.where(norms <= NEAR_ZERO_RATIO * top, "near zero", np.where(never, "never positive", "ok"))
     data = pd.DataFrame({"filter": np.arange(len(norms)), "norm": norms, "status": status,
