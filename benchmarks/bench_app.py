@@ -3,6 +3,7 @@
 Steps (each to a *complete* page: the run finished, nothing stale, every image loaded):
   cold start        server launched (fresh process) → first page complete (default 224² analysis)
   new session       a new browser session on an analysis another session already cached
+                    (and the floor under it: the same on a three-element Streamlit page)
   upload 224²       upload of a fresh 224² image → Overview complete
   upload 1024²      the same at Size 1024
   layer switch      Feature maps: another layer call → its grid loaded
@@ -22,10 +23,12 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -33,14 +36,16 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # browser_support lives with the tests
 
 from browser_support import (  # noqa: E402
-    IMAGE, PAGE_PATHS, SIDEBAR, chromium_missing_reason, launch_chromium, new_page, open_app, open_page, page_body,
+    IMAGE, PAGE_PATHS, SIDEBAR, chromium_missing_reason, free_port, launch_chromium, new_page, open_app, open_page, page_body,
     streamlit_server, upload_image, wait_for_analysis, wait_for_images, wait_until_idle,
 )
+from browser_support import _healthy as healthy  # noqa: E402
 
-STEPS = ("cold start", "new session", "upload 224²", "upload 1024²", "layer switch")
-GOALS_S = {"cold start": 6.0, "new session": 1.0, "upload 224²": 1.5, "upload 1024²": 4.0, "layer switch": 0.3}
+
+STEPS = ("cold start", "new session", "new session, bare page", "upload 224²", "upload 1024²", "layer switch")
+GOALS_S = {"cold start": 6.0, "new session": 1.0, "new session, bare page": 1.0, "upload 224²": 1.5, "upload 1024²": 4.0, "layer switch": 0.3}
 # Which baseline each step is divided by: a plain analyze at this side.
-BASELINE_SIDE = {"cold start": 224, "new session": 224, "upload 224²": 224, "upload 1024²": 1024, "layer switch": 224}
+BASELINE_SIDE = {"cold start": 224, "new session": 224, "new session, bare page": 224, "upload 224²": 224, "upload 1024²": 1024, "layer switch": 224}
 # Feature-map layers to cycle through (call index in the default wavevgg): convs, ReLUs and pools
 # of every depth, so each switch draws a different grid.
 LAYERS = (1, 6, 10, 11, 19, 20, 3, 8, 13, 5)
@@ -83,6 +88,44 @@ def baselines(repeats: int) -> dict[int, list[float]]:
     return out
 
 
+def overview_breakdown(repeats: int, side: int = 224) -> dict[str, float]:
+    """Median seconds of each piece of the Overview's server work for one new image, in this process.
+
+    What is left of "upload → overview" once the analysis is done: the findings (with the pool
+    checks, once per model), the per-layer rows and the across-depth chart (matplotlib PNG).
+    """
+    import torch
+
+    import wavevis
+    from wavevis.checks import check_pools
+    from wavevis.findings import diagnose
+    from wavevis.render import depth_png
+    from wavevis.report import Report
+
+    model = wavevis.build_model("wavevgg")
+    x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(7))
+    report = wavevis.analyze(model, x)
+    checks = check_pools(model)
+    pieces: dict[str, Callable[[], object]] = {
+        "analyze": lambda: wavevis.analyze(model, x, keep_maps=True),
+        "check_pools (once per model)": lambda: check_pools(model),
+        # A fresh Report each time: its rows are built on first use, as for a new image.
+        "rows + diagnose": lambda: diagnose(Report(report.records, report.images, report.input_shape, model, x),
+                                            checks=checks),
+        "depth chart PNG": lambda: depth_png({"wavevgg": report.rows()}),
+    }
+    out = {}
+    for name, fn in pieces.items():
+        fn()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        out[name] = statistics.median(times)
+    return out
+
+
 def time_cold_starts(browser, folder: Path, repeats: int) -> list[float]:
     """A fresh server process each time: launch → the default page complete in a new browser session."""
     times = []
@@ -97,21 +140,86 @@ def time_cold_starts(browser, folder: Path, repeats: int) -> list[float]:
     return times
 
 
-def time_new_sessions(browser, url: str, repeats: int) -> list[float]:
-    """New browser sessions on the default analysis, which the first one cached."""
+def time_new_sessions(browser, url: str, repeats: int, ready: Callable[[object], None] | None = None) -> list[float]:
+    """New browser sessions (fresh contexts: no cookies, no HTTP cache) on a page that a first one already ran."""
+    ready = ready or (lambda page: open_app(page, url))
     warm = new_page(browser)
-    open_app(warm, url)
+    ready(warm)
     wait_complete(warm)
     times = []
     for _ in range(repeats):
         page = new_page(browser)
         start = time.perf_counter()
-        open_app(page, url)
+        ready(page)
         wait_complete(page)
         times.append(time.perf_counter() - start)
         page.context.close()
     warm.context.close()
     return times
+
+
+BARE_APP = """import streamlit as st
+st.title("bare")
+st.dataframe({"a": list(range(30))})
+st.caption("ready")
+"""
+
+
+def time_bare_sessions(browser, folder: Path, repeats: int) -> list[float]:
+    """The floor under "new session": the same browser steps on a three-element Streamlit page."""
+    script = folder / "bare_app.py"
+    script.write_text(BARE_APP)
+
+    def ready(page) -> None:
+        page.goto(url)
+        page.get_by_text("ready").wait_for(timeout=120_000)
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(folder / "bare.log", "wb") as log:  # the flags of browser_support.streamlit_server
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not healthy(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the bare Streamlit page did not start: see {folder / 'bare.log'}")
+            time.sleep(0.2)
+        return time_new_sessions(browser, url, repeats, ready)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def post_run_gc() -> tuple[float, float]:
+    """Seconds of the full collection Streamlit runs after every script run (runner.postScriptGC) in a
+    process holding the app's modules and one analysis: as it was, and after `freeze_long_lived`."""
+    import gc
+
+    import torch
+
+    import app  # noqa: F401 - every page module, as a server holds them
+    import wavevis
+    from wavevis.render import depth_png
+    from wavevis_app.compute import freeze_long_lived
+
+    model = wavevis.build_model("wavevgg")
+    report = wavevis.analyze(model, torch.rand(1, 3, 224, 224), keep_maps=True)
+    depth_png({"wavevgg": report.rows()})
+
+    def collect() -> float:
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            gc.collect(2)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    before = collect()
+    freeze_long_lived()
+    return before, collect()
 
 
 def set_size(page, side: int) -> None:
@@ -191,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if "cold start" not in args.skip:
                 results["cold start"] = time_cold_starts(browser, folder, args.cold_repeats)
+            if "new session" not in args.skip:
+                results["new session, bare page"] = time_bare_sessions(browser, folder, args.repeats)
             with streamlit_server(folder / "streamlit.log") as url:
                 if "new session" not in args.skip:
                     results["new session"] = time_new_sessions(browser, url, args.repeats)
@@ -207,11 +317,13 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             browser.close()
     after = baselines(args.repeats)
+    pieces = overview_breakdown(args.repeats)
+    gc_before, gc_after = post_run_gc()
     base = {side: statistics.median(before[side] + after[side]) for side in before}
 
     print(f"baseline: plain wavevis.analyze, median of {2 * args.repeats} (before and after): "
           + ", ".join(f"{s}² {t:.3f} s" for s, t in base.items()))
-    print(f"{'step':14s} {'n':>3s} {'median s':>9s} {'min s':>7s} {'max s':>7s} {'× analyze':>10s} {'goal s':>7s}")
+    print(f"{'step':22s} {'n':>3s} {'median s':>9s} {'min s':>7s} {'max s':>7s} {'× analyze':>10s} {'goal s':>7s}")
     for step in STEPS:
         if step not in results:
             continue
@@ -219,8 +331,12 @@ def main(argv: list[str] | None = None) -> int:
         med = statistics.median(times)
         ratio = med / base[BASELINE_SIDE[step]]
         mark = "" if med <= GOALS_S[step] else "  MISSED"
-        print(f"{step:14s} {len(times):3d} {med:9.3f} {min(times):7.3f} {max(times):7.3f} {ratio:10.2f} "
+        print(f"{step:22s} {len(times):3d} {med:9.3f} {min(times):7.3f} {max(times):7.3f} {ratio:10.2f} "
               f"{GOALS_S[step]:7.1f}{mark}")
+    print("overview's server work for a new 224² image (in process, median s): "
+          + ", ".join(f"{name} {t:.3f}" for name, t in pieces.items()))
+    print(f"Streamlit's post-run gc.collect(2) with the app loaded: {gc_before:.3f} s, after freeze_long_lived "
+          f"{gc_after:.4f} s (after every script run: a new session, an upload, a layer switch)")
     return 0
 
 

@@ -18,8 +18,8 @@ from .wavelets import SUBBANDS, analysis_filters
 from .wording import join, percent
 
 __all__ = [
-    "ANY_INIT", "DEFAULT_INIT", "INIT_SCHEMES", "NEAR_ZERO_RATIO", "WEIGHT_COLUMNS", "LayerWeights", "WeightFlag", "WeightKind",
-    "expected_init_std", "filter_norms", "input_signs", "init_matches", "layer_weights", "weight_report",
+    "ANY_INIT", "DEFAULT_INIT", "INIT_SCHEMES", "NEAR_ZERO_RATIO", "WEIGHT_COLUMNS", "LayerWeights", "WeightFlag",
+    "WeightKind", "expected_init_std", "filter_norms", "input_signs", "init_matches", "layer_weights", "weight_report",
 ]
 
 WeightKind = Literal["conv", "linear", "wavelet"]
@@ -463,7 +463,7 @@ def weight_report(
         try:
             signs = input_signs(model, candidate)
             break
-        except Exception:  # a model that cannot run this probe (another input size?): try the next
+        except Exception:  # noqa: BLE001, S112 - a model that cannot run this probe (another input size?): try the next
             continue
     pools = {f"{name}.{band}" if name else band: pool for name, pool in wavelet_pools(model) for band in SUBBANDS}
     out = []

@@ -106,7 +106,7 @@ def weight_table(rows: list[LayerWeights]) -> pd.io.formats.style.Styler:
     return frame.style.apply(colour, axis=1).format(precision=4, na_rep="")
 
 
-def layer_chart(rows: list[LayerWeights]) -> "alt.LayerChart":
+def layer_chart(rows: list[LayerWeights]) -> alt.LayerChart:
     """Per layer: the range of filter L2 norms (rule from min to max) and the median (point), coloured by status."""
     import altair as alt  # here, not at the top: 0.3–1 s of import that the first page need not wait for
     data = pd.DataFrame([{
@@ -135,7 +135,7 @@ def layer_chart(rows: list[LayerWeights]) -> "alt.LayerChart":
     return (spans + medians).properties(height=280).interactive()
 
 
-def norm_chart(row: LayerWeights, norms: np.ndarray, bias: np.ndarray | None, never: np.ndarray) -> "alt.LayerChart":
+def norm_chart(row: LayerWeights, norms: np.ndarray, bias: np.ndarray | None, never: np.ndarray) -> alt.LayerChart:
     """One layer's filter L2 norms as bars (index order), near-zero and never-positive filters coloured, the near-zero line."""
     import altair as alt
     top = float(np.nanmax(norms)) if np.isfinite(norms).any() else 0.0
