@@ -17,6 +17,7 @@ from wavevis_app.analysis import Analysis, run_analysis
 from wavevis_app.checks import show_checks
 from wavevis_app.compare import show_compare
 from wavevis_app.feature_maps import show_feature_maps
+from wavevis_app.filters import show_filters
 from wavevis_app.launch import LaunchOptions, parse_launch
 from wavevis_app.overview import show_overview
 from wavevis_app.sidebar import image_controls, load_report_panel, model_controls
@@ -29,6 +30,7 @@ PAGES: tuple[tuple[str, str, Callable[[Analysis], None]], ...] = (
     ("Feature maps", "feature-maps", show_feature_maps),
     ("Subbands", "subbands", show_subbands),
     ("Checks", "checks", show_checks),
+    ("Filters", "filters", show_filters),
     ("Compare", "compare", show_compare),
 )
 

@@ -90,6 +90,9 @@ _EXPORTS: dict[str, str] = {
     "read_metrics": "training",
     "train": "training",
     "train_variants": "training",
+    "LayerWeights": "weights",
+    "WeightFlag": "weights",
+    "weight_report": "weights",
 }
 
 __all__ = sorted(_EXPORTS, key=str.lower)

@@ -327,6 +327,9 @@ class Report:
     _inputs: torch.Tensor | None = field(default=None, repr=False)
     _pools: tuple[str, ...] = field(default=(), repr=False)
     spectra: list[ImageSpectra] | None = field(default=None, repr=False)
+    # Typed rows per image, built on first use: the records never change after `analyze`, and the
+    # app asks for the rows on every rerun (table, findings, charts).
+    _rows: dict[int, list[LayerStats]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def model(self) -> nn.Module | None:
@@ -357,15 +360,17 @@ class Report:
         """The typed per-layer rows of one image of the batch, calls in forward order."""
         if not 0 <= image < len(self.images):
             raise IndexError(f"image {image} out of range: the report has {len(self.images)} image(s)")
-        rows = [
-            _layer_stats(r.info, r.passes, self.images[image], r.stats[image],
-                         r.in_bands[image] if r.in_bands is not None else None,
-                         r.in_ac[image] if r.in_ac is not None else None,
-                         in_levels=r.in_levels[image] if r.in_levels is not None else None,
-                         note=r.note, returns=_extras(r)[1])
-            for r in self.records
-        ]
-        return rows if self.spectra is None else with_spectra(rows, self.spectra[image])
+        if image not in self._rows:
+            rows = [
+                _layer_stats(r.info, r.passes, self.images[image], r.stats[image],
+                             r.in_bands[image] if r.in_bands is not None else None,
+                             r.in_ac[image] if r.in_ac is not None else None,
+                             in_levels=r.in_levels[image] if r.in_levels is not None else None,
+                             note=r.note, returns=_extras(r)[1])
+                for r in self.records
+            ]
+            self._rows[image] = rows if self.spectra is None else with_spectra(rows, self.spectra[image])
+        return list(self._rows[image])  # a new list: callers may reorder it; the rows themselves are frozen
 
     def rows(self) -> list[dict]:
         """Per-layer rows (dicts, the CSV columns of docs/contract.md), image by image, calls in forward order."""

@@ -13,7 +13,9 @@ from wavevis.config import ModelConfig, config_label
 from wavevis.errors import WavevisError
 from wavevis.report import Report
 
-from .compute import cached_checks, cached_image, cached_model, cached_report, model_key, upload_limit
+from .compute import (
+    cached_checks, cached_image, cached_model, cached_report, freeze_long_lived, model_key, upload_limit,
+)
 from .launch import check_checkpoint_size
 
 __all__ = ["Analysis", "ImageChoice", "pool_checks", "run_analysis"]
@@ -82,6 +84,7 @@ def run_analysis(config: ModelConfig, data: bytes | None, image: ImageChoice) ->
         check_checkpoint_size(config.weights_label, data if data is not None else config.weights, upload_limit())
         with st.spinner("Loading the model…"):
             model, load_report = cached_model(key, config, data)
+        freeze_long_lived()  # after the imports and the first model: Streamlit's post-run GC then skips them
         with st.spinner("Reading the image…"):
             x, notices, original = cached_image(image.key, image.data, image.name, image.size, image.normalize)
         with st.spinner("Running the model and recording every layer…"):
