@@ -219,7 +219,8 @@ def equivariance(
     period) and 0 ≤ dw < min(s_w, period): whole strides are exact rolls of the maps, the shifts
     between them show what the downsampling does to a sub-stride shift. The image is rolled
     circularly (its content wraps around), so border effects of padding count as deviations too.
-    Each shift costs one forward pass (the largest grid: min(stride, period)² passes).
+    Each shift costs one forward pass (the largest grid: min(stride, period)² passes), and the maps
+    of every call of two passes are held at once: use moderate image sizes (e.g. ≤ 512).
 
     Args:
         model: any nn.Module (eval mode first).
@@ -260,8 +261,8 @@ def equivariance(
                 continue
             shifted = _maps(model, torch.roll(x, shifts=(dh, dw), dims=(-2, -1)))
             for record, stride, _ in wanted:
-                moved = shifted[record.info.index]
-                if (moved.info.layer, moved.info.call) != (record.info.layer, record.info.call):
+                moved = shifted[record.info.index] if record.info.index < len(shifted) else None
+                if moved is None or (moved.info.layer, moved.info.call) != (record.info.layer, record.info.call):
                     raise AnalysisError("the model made different calls on a shifted input: its forward "
                                         "depends on more than the input's size, so shifts cannot be compared")
                 expected = fourier_shift(record.maps[0], (dh / stride[0], dw / stride[1]))
