@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from wavevis import cli
 from wavevis.models import (
-    INITS, WAVEVGG_WIDTHS, build_model, compare_parameters, init_weights, list_models, parameter_seed,
+    INITS, WAVEVGG_WIDTHS, build_model, compare_parameters, init_weights, parameter_seed,
 )
 from wavevis.pooling import POOLS, list_pools
 from wavevis.wavelets import list_wavelets

@@ -30,7 +30,7 @@ def test_no_runs_no_finding() -> None:
 def test_one_run_states_the_gap_and_names_no_cause() -> None:
     (f,) = gap_findings({"wavevgg pool=wave-ll": _epochs(0.9, 0.65, 560, 280)})
     assert f.code == "gap" and f.code in GAP_FINDING_CODES
-    assert "25.0 points" in f.title and "90 %" in f.text and "65 %" in f.text
+    assert "25.0 points" in f.title and "90.0 %" in f.text and "65.0 %" in f.text
     assert f.evidence["gap"] == pytest.approx(0.25)
     # Two standard errors, by hand: add-one smoothed binomial errors of both accuracies.
     qt, qv = (0.9 * 560 + 1) / 562, (0.65 * 280 + 1) / 282

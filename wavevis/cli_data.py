@@ -19,7 +19,6 @@ from .models import list_inits
 from .outputs import DeferredOutputs
 from .pooling import POOLS
 from .training import TrainOptions, TrainProgress, load_train_data, train, train_variants
-from .wording import percent
 
 __all__ = ["add_by_option", "add_train_parser", "run_grouped_stats", "run_train"]
 
@@ -125,8 +124,8 @@ def _train_progress(bar: _Bar, several: bool):
             bar.draw(f"{head}epoch {p.epoch}/{p.epochs} measuring train, val and probe layers …")
         elif p.phase == "eval" and p.metrics is not None:
             m = p.metrics
-            bar.line(f"{head}epoch {m.epoch}/{p.epochs}: train loss {m.train_loss:.3f} acc {percent(m.train_acc)} · "
-                     f"val loss {m.val_loss:.3f} acc {percent(m.val_acc)} · gap {100 * m.gap:+.1f} pts · {m.seconds:.0f} s")
+            bar.line(f"{head}epoch {m.epoch}/{p.epochs}: train loss {m.train_loss:.3f} acc {100 * m.train_acc:.1f} % · "
+                     f"val loss {m.val_loss:.3f} acc {100 * m.val_acc:.1f} % · gap {100 * m.gap:+.1f} pts · {m.seconds:.0f} s")
     return show
 
 
@@ -163,7 +162,7 @@ def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         stdout.write(f"{MODEL_COLUMN:<32} {'train_acc':>9} {'val_acc':>8} {'gap':>7}\n")
         for r in results:
             f = r.final
-            stdout.write(f"{r.label:<32} {percent(f.train_acc):>9} {percent(f.val_acc):>8} {100 * f.gap:>+6.1f}\n")
+            stdout.write(f"{r.label:<32} {100 * f.train_acc:>7.1f} % {100 * f.val_acc:>6.1f} % {100 * f.gap:>+6.1f}\n")
         bar.line(f"wrote {out / 'compare.csv'} and one folder per variant ({time.perf_counter() - started:.0f} s)")
     for finding in gap_findings({r.label: r.epochs for r in results}):
         stdout.write(f"{finding.title}: {finding.text}\n")

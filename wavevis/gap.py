@@ -36,6 +36,11 @@ def _points(share: float) -> str:
     return f"{100 * share:.1f} points"
 
 
+def _acc(share: float) -> str:
+    """An accuracy with one decimal: 0.998 is "99.8 %", not a rounded "100 %"."""
+    return f"{100 * share:.1f} %"
+
+
 def gap_findings(runs: Mapping[str, Sequence[EpochMetrics]]) -> list[Finding]:
     """What training metrics say about the train/val gap: its size, and whether it differs by variant.
 
@@ -57,8 +62,8 @@ def gap_findings(runs: Mapping[str, Sequence[EpochMetrics]]) -> list[Finding]:
         evidence = {"train_acc": m.train_acc, "val_acc": m.val_acc, "gap": m.gap, "gap_se": _gap_se(m)}
         return [Finding(
             "info", "gap", f"Train/val gap after {m.epoch} epochs: {_points(m.gap)}",
-            f"{label}: train accuracy {percent(m.train_acc)} ({m.train_images} images), validation "
-            f"{percent(m.val_acc)} ({m.val_images} images), a gap of {_points(m.gap)} (± {_points(2 * _gap_se(m))} "
+            f"{label}: train accuracy {_acc(m.train_acc)} ({m.train_images} images), validation "
+            f"{_acc(m.val_acc)} ({m.val_images} images), a gap of {_points(m.gap)} (± {_points(2 * _gap_se(m))} "
             "at two standard errors). One run cannot say what causes a gap: train the same model with other "
             "pooling on the same data and seed (wavevis train … --compare pool=max --compare pool=wave-cat) and "
             "compare the gaps.",
@@ -72,7 +77,7 @@ def gap_findings(runs: Mapping[str, Sequence[EpochMetrics]]) -> list[Finding]:
         evidence[f"{label}.train_acc"] = m.train_acc
         evidence[f"{label}.val_acc"] = m.val_acc
     listing = "; ".join(
-        f"{label}: train {percent(m.train_acc)}, val {percent(m.val_acc)}, gap {_points(m.gap)}" for label, m in finals.items()
+        f"{label}: train {_acc(m.train_acc)}, val {_acc(m.val_acc)}, gap {_points(m.gap)}" for label, m in finals.items()
     )
     differing, alike = [], []
     for label in labels[1:]:
