@@ -1,0 +1,306 @@
+"""Vega-Lite charts (Altair) of per-layer statistics, feature-map grids and colour bars; no Streamlit here."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import altair as alt
+import numpy as np
+
+from .records import LayerStats, call_name
+from .render import colormap_colors, png_bytes
+
+__all__ = [
+    "DEPTH_METRICS",
+    "GridTile",
+    "Metric",
+    "TILE_SELECTION",
+    "colorbar_chart",
+    "depth_chart",
+    "depth_metrics",
+    "depth_rows",
+    "grid_chart",
+    "image_chart",
+]
+
+# x labels that stay readable: rotated, never cut ("nv1_1" was "conv1_1" cut short).
+_X_AXIS = dict(labelAngle=-45, labelLimit=0, labelOverlap=False)
+# The point selection a grid chart carries: clicking a tile selects its channel.
+TILE_SELECTION = "tile"
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One panel of the across-depth chart: a per-layer CSV column and how to title its axis.
+
+    Attributes:
+        column: the LayerStats attribute / CSV column.
+        title: the panel's y-axis title, with its unit.
+        share: True for a fraction in [0, 1] (axis shown in percent).
+        pools_only: True for a metric defined at wavelet pools only (drawn as bars).
+    """
+
+    column: str
+    title: str
+    share: bool = False
+    pools_only: bool = False
+
+
+DEPTH_METRICS: tuple[Metric, ...] = (
+    Metric("sum", "activation sum Σa (activation units)"),
+    Metric("mean_abs", "mean |a| (activation units)"),
+    Metric("dead_fraction", "dead channels (% of channels)", share=True),
+    Metric("zero_fraction", "zeros (% of values)", share=True),
+    Metric("detail_fraction_ac", "detail, AC (% of spatial variation)", share=True),
+    Metric("discarded_fraction_ac", "discarded at pool, AC (% of input variation)", share=True, pools_only=True),
+)
+_POOL_KINDS = ("pool", "wavepool")
+_KIND_NAMES = {"conv": "conv output", "act": "activation", "pool": "pool", "wavepool": "pool"}
+
+
+def _value(row: LayerStats, column: str) -> float | None:
+    value = getattr(row, column)
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def depth_metrics(series: Mapping[str, Sequence[LayerStats]], metrics: Sequence[Metric] = DEPTH_METRICS) -> list[Metric]:
+    """The metrics that have something to draw: one defined value at least, and for pool-only
+    metrics (what a pool discards) one value above 0 — `max`, `avg` and `wave-cat` discard nothing
+    measurable, so they get no empty panel."""
+    rows = [r for stats in series.values() for r in stats]
+    out = []
+    for metric in metrics:
+        values = [v for v in (_value(r, metric.column) for r in rows) if v is not None]
+        if values and (not metric.pools_only or any(v > 0 for v in values)):
+            out.append(metric)
+    return out
+
+
+def depth_rows(series: Mapping[str, Sequence[LayerStats]], metrics: Sequence[Metric] = DEPTH_METRICS) -> list[dict]:
+    """Long-form (tidy) rows of the across-depth chart: one per model × call × metric.
+
+    Each row carries the call's identity (the per-layer CSV's `index, layer, call, kind, type,
+    channels, height, width`), its one name (`call_name`), the model label, the metric's column
+    and its value exactly as the CSV holds it (None for a blank cell). Pool-only metrics have rows
+    at wavelet pools only.
+
+    Args:
+        series: model label → typed per-layer rows in forward order (one label, or several to compare).
+        metrics: which metrics.
+    """
+    out = []
+    for model, stats in series.items():
+        for metric in metrics:
+            for r in stats:
+                if metric.pools_only and r.kind != "wavepool":
+                    continue
+                out.append({
+                    "model": model, "index": r.index, "name": call_name(r), "layer": r.layer, "call": r.call,
+                    "kind": r.kind, "kind_name": _KIND_NAMES[r.kind], "type": r.type, "channels": r.channels,
+                    "height": r.height, "width": r.width, "metric": metric.column, "value": _value(r, metric.column),
+                })
+    return out
+
+
+def _x_axis(names: Mapping[int, str]) -> alt.X:
+    """Call index on a continuous axis (so it zooms), one tick per call, labelled by the call's name."""
+    lookup = json.dumps({str(i): n for i, n in names.items()})  # a Vega expression object literal
+    return alt.X(
+        "index:Q", title="recorded call, in forward order",
+        scale=alt.Scale(domain=[min(names) - 0.5, max(names) + 0.5], nice=False, zero=False),
+        axis=alt.Axis(values=list(names), labelExpr=f"{lookup}[datum.value]", **_X_AXIS),
+    )
+
+
+def _tooltip(metric: Metric, compare: bool) -> list[alt.Tooltip]:
+    fields = [alt.Tooltip("model:N", title="model")] if compare else []
+    value = alt.Tooltip("value:Q", title=metric.title, format=".2%" if metric.share else ".4g")
+    return fields + [
+        alt.Tooltip("name:N", title="call"), alt.Tooltip("type:N", title="module"),
+        alt.Tooltip("kind_name:N", title="kind"), alt.Tooltip("channels:Q", title="channels"),
+        alt.Tooltip("height:Q", title="height"), alt.Tooltip("width:Q", title="width"), value,
+    ]
+
+
+def _panel(metric: Metric, names: Mapping[int, str], pools: Sequence[dict], compare: bool, width: int,
+           height: int) -> alt.LayerChart:
+    y = alt.Y("value:Q", title=metric.title, axis=alt.Axis(format="%" if metric.share else "~s"))
+    color = (alt.Color("model:N", title="model", legend=alt.Legend(orient="top"))
+             if compare else alt.Color("kind_name:N", title="kind", legend=alt.Legend(orient="top")))
+    base = alt.Chart().transform_filter(alt.datum.metric == metric.column)
+    if metric.pools_only:
+        marks = [base.mark_bar(width=8).encode(
+            x=_x_axis(names), y=y, color=color, xOffset=alt.XOffset("model:N") if compare else alt.XOffset(),
+            tooltip=_tooltip(metric, compare))]
+    else:
+        dash = alt.StrokeDash("kind_name:N", title="kind") if compare else alt.StrokeDash()
+        line = base.mark_line(strokeWidth=1.5).encode(
+            x=_x_axis(names), y=y, color=color, strokeDash=dash, detail="kind_name:N",
+            tooltip=_tooltip(metric, compare))
+        points = base.mark_point(filled=True, size=40).encode(
+            x=_x_axis(names), y=y, color=color, shape=alt.Shape("kind_name:N", title="kind"),
+            tooltip=_tooltip(metric, compare))
+        marks = [line, points]
+    rules = alt.Chart(alt.Data(values=list(pools))).mark_rule(strokeDash=[4, 3], color="#888").encode(
+        x=alt.X("index:Q"), tooltip=[alt.Tooltip("name:N", title="pool"), alt.Tooltip("type:N", title="module")])
+    # Scale-bound zoom and pan (mouse wheel, drag; double-click resets), one per panel.
+    zoom = alt.selection_interval(bind="scales", name=f"zoom_{metric.column}")
+    return alt.layer(rules, *marks).properties(width=width, height=height).add_params(zoom)
+
+
+def depth_chart(
+    series: Mapping[str, Sequence[LayerStats]],
+    metrics: Sequence[Metric] | None = None,
+    *,
+    columns: int = 2,
+    width: int = 470,
+    height: int = 190,
+) -> alt.ConcatChart:
+    """Per-layer statistics across depth: one panel per metric, pools marked by dashed rules.
+
+    Conv outputs, activations and pools are separate lines (a ReLU halves a conv's spread, so one
+    line through both would zigzag). With several models each model has one colour. Every mark has
+    a tooltip; each panel zooms and pans (wheel / drag; double-click resets). The chart's data is
+    `depth_rows(series, metrics)`: the CSV's values.
+
+    Args:
+        series: model label → typed per-layer rows in forward order.
+        metrics: the panels (default: `depth_metrics(series)`, the ones with something to draw).
+        columns: panels per row.
+        width, height: one panel's plot size in pixels.
+    """
+    metrics = depth_metrics(series) if metrics is None else list(metrics)
+    first = next(iter(series.values()))
+    names = {r.index: call_name(r) for r in first}
+    for stats in series.values():
+        for r in stats:
+            names.setdefault(r.index, call_name(r))
+    pools = [{"index": r.index, "name": call_name(r), "type": r.type} for r in first if r.kind in _POOL_KINDS]
+    compare = len(series) > 1
+    panels = [_panel(m, dict(sorted(names.items())), pools, compare, width, height) for m in metrics]
+    return alt.concat(*panels, columns=columns, data=alt.Data(values=depth_rows(series, metrics))).resolve_scale(
+        color="shared", y="independent")
+
+
+# -- images ---------------------------------------------------------------------------------------
+
+
+def _data_url(image: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+
+
+@dataclass(frozen=True)
+class GridTile:
+    """One tile of a feature grid: a channel's picture and its numbers.
+
+    Attributes:
+        channel: the channel index in the layer.
+        image: uint8 RGB (h, w, 3), the channel drawn with the grid's colour scale.
+        min, max, mean: the channel's statistics over its full-resolution map.
+    """
+
+    channel: int
+    image: np.ndarray
+    min: float
+    max: float
+    mean: float
+
+
+def colorbar_chart(cmap: str, vmin: float, vmax: float, title: str, *, height: int = 200,
+                   stops: int = 64) -> alt.Chart:
+    """A vertical colour bar: the colormap from `vmin` (bottom) to `vmax` (top), axis titled `title`."""
+    if not vmax > vmin:
+        vmax = vmin + 1.0
+    values = np.linspace(vmin, vmax, stops + 1)
+    rows = [{"lo": float(a), "hi": float(b), "mid": float((a + b) / 2)} for a, b in zip(values[:-1], values[1:])]
+    colors = colormap_colors(cmap, stops)
+    return alt.Chart(alt.Data(values=rows)).mark_rect().encode(
+        y=alt.Y("lo:Q", title=title, scale=alt.Scale(domain=[float(vmin), float(vmax)], nice=False, zero=False),
+                axis=alt.Axis(orient="right", format="~g")),
+        y2="hi:Q",
+        color=alt.Color("mid:Q", scale=alt.Scale(domain=[float(v) for v in np.linspace(vmin, vmax, stops)],
+                                                 range=colors), legend=None),
+        tooltip=[alt.Tooltip("mid:Q", title=title, format=".4g")],
+    ).properties(width=14, height=height)
+
+
+def grid_chart(
+    tiles: Sequence[GridTile],
+    *,
+    columns: int,
+    tile_px: int,
+    colorbar: alt.Chart,
+    selected: int | None = None,
+) -> alt.HConcatChart:
+    """A feature grid as an image chart: each tile its channel's picture, its channel number on it, a
+    tooltip with its numbers, and a click selects it (the `TILE_SELECTION` point selection on
+    `channel`); the colour bar beside it.
+
+    Args:
+        tiles: the tiles in display order (left→right, top→bottom).
+        columns: tiles per row.
+        tile_px: a tile's side on screen, in pixels.
+        colorbar: the grid's colour bar (`colorbar_chart`).
+        selected: the channel to outline as the current pick, or None.
+    """
+    rows = [{"channel": t.channel, "order": i, "row": i // columns, "col": i % columns, "url": _data_url(t.image),
+             "min": t.min, "max": t.max, "mean": t.mean, "picked": t.channel == selected}
+            for i, t in enumerate(tiles)]
+    n_rows = max(1, math.ceil(len(tiles) / columns))
+    gap = 3
+    step = tile_px + gap
+    x = alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, columns * step], range=[0, columns * step], nice=False))
+    y = alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[0, n_rows * step], range=[0, n_rows * step], nice=False))
+    base = alt.Chart().transform_calculate(
+        x=f"datum.col * {step} + {tile_px / 2}", y=f"datum.row * {step} + {tile_px / 2}",
+        x0=f"datum.col * {step} + 3", y0=f"datum.row * {step} + 2",
+    )
+    pick = alt.selection_point(name=TILE_SELECTION, fields=["channel"], on="click", clear=False, empty=False)
+    tooltip = [alt.Tooltip("channel:Q", title="channel"), alt.Tooltip("order:Q", title="tile (0 = first)"),
+               alt.Tooltip("min:Q", format=".4g"), alt.Tooltip("max:Q", format=".4g"),
+               alt.Tooltip("mean:Q", format=".4g")]
+    images = base.mark_image(width=tile_px, height=tile_px, aspect=False, cursor="pointer").encode(
+        x=x, y=y, url="url:N", tooltip=tooltip).add_params(pick)
+    outline = base.transform_filter(alt.datum.picked).mark_rect(
+        filled=False, stroke="#ff2b2b", strokeWidth=3, width=tile_px + 2, height=tile_px + 2).encode(x=x, y=y)
+    label = dict(align="left", baseline="top", fontSize=11, fontWeight="bold")
+    x0 = alt.X("x0:Q", axis=None, scale=alt.Scale(domain=[0, columns * step], range=[0, columns * step], nice=False))
+    y0 = alt.Y("y0:Q", axis=None, scale=alt.Scale(domain=[0, n_rows * step], range=[0, n_rows * step], nice=False))
+    halo = base.mark_text(**label, stroke="white", strokeWidth=3).encode(x=x0, y=y0, text="channel:Q",
+                                                                         tooltip=tooltip)
+    text = base.mark_text(**label, color="black").encode(x=x0, y=y0, text="channel:Q", tooltip=tooltip)
+    grid = alt.layer(images, outline, halo, text, data=alt.Data(values=rows)).properties(
+        width=columns * step, height=n_rows * step)
+    return alt.hconcat(grid, colorbar.properties(height=min(n_rows * step, 320))).configure_view(strokeWidth=0)
+
+
+def image_chart(image: np.ndarray, title: str, *, width: int, colorbar: alt.Chart | None = None,
+                tooltip: Mapping[str, object] | None = None) -> alt.Chart | alt.HConcatChart:
+    """One picture (uint8 RGB) as a chart of `width` pixels, aspect kept, with an optional colour bar.
+
+    Args:
+        image: the picture.
+        title: the chart's title.
+        width: its width on screen in pixels.
+        colorbar: a colour bar to put beside it.
+        tooltip: values to show on hover (name → value).
+    """
+    h, w = image.shape[:2]
+    height = max(1, round(width * h / w))
+    tooltip = dict(tooltip or {"picture": title, "size": f"{w}×{h} px"})
+    row = {"url": _data_url(image), "x": width / 2, "y": height / 2, **tooltip}
+    chart = alt.Chart(alt.Data(values=[row]), title=title).mark_image(width=width, height=height, aspect=False).encode(
+        x=alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, width], range=[0, width], nice=False)),
+        y=alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[0, height], range=[0, height], nice=False)),
+        url="url:N", tooltip=[alt.Tooltip(f"{k}:N", title=k) for k in tooltip],
+    ).properties(width=width, height=height)
+    if colorbar is None:
+        return chart.configure_view(strokeWidth=0)
+    return alt.hconcat(chart, colorbar.properties(height=min(height, 320))).configure_view(strokeWidth=0)
