@@ -69,8 +69,8 @@ class DisplayMap:
         else:
             lo = hi = torch.zeros(c)
         span = (hi - lo).clamp_min(torch.finfo(torch.float32).tiny)
-        codes = torch.nan_to_num((small - lo[:, None, None]) * (255.0 / span)[:, None, None])
-        codes = codes.round_().clamp_(0, 255).to(torch.uint8)
+        codes = (small - lo[:, None, None]) * (255.0 / span)[:, None, None]
+        codes = torch.where(torch.isfinite(small), codes, 0.0).round_().clamp_(0, 255).to(torch.uint8)
         return cls(codes.numpy(), lo.numpy().astype(np.float32), hi.numpy().astype(np.float32), factor, (c, h, w))
 
 
