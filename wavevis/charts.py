@@ -60,6 +60,7 @@ DEPTH_METRICS: tuple[Metric, ...] = (
 )
 _POOL_KINDS = ("pool", "wavepool")
 _KIND_NAMES = {"conv": "conv output", "act": "activation", "pool": "pool", "wavepool": "pool"}
+_KINDS = ("conv output", "activation", "pool")
 
 
 def _value(row: LayerStats, column: str) -> float | None:
@@ -129,11 +130,15 @@ def _tooltip(metric: Metric, compare: bool) -> list[alt.Tooltip]:
     ]
 
 
-def _panel(metric: Metric, names: Mapping[int, str], pools: Sequence[dict], compare: bool, width: int,
+def _panel(metric: Metric, names: Mapping[int, str], pools: Sequence[dict], models: Sequence[str], width: int,
            height: int) -> alt.LayerChart:
+    compare = len(models) > 1
     y = alt.Y("value:Q", title=metric.title, axis=alt.Axis(format="%" if metric.share else "~s"))
-    color = (alt.Color("model:N", title="model", legend=alt.Legend(orient="top"))
-             if compare else alt.Color("kind_name:N", title="kind", legend=alt.Legend(orient="top")))
+    # Distinct hues (tableau10), models in the order given: the theme's default blues look alike.
+    color = (alt.Color("model:N", title="model", legend=alt.Legend(orient="top"),
+                       scale=alt.Scale(domain=list(models), scheme="tableau10"))
+             if compare else alt.Color("kind_name:N", title="kind", legend=alt.Legend(orient="top"),
+                                       scale=alt.Scale(domain=list(_KINDS), scheme="tableau10")))
     base = alt.Chart().transform_filter(alt.datum.metric == metric.column)
     if metric.pools_only:
         marks = [base.mark_bar(width=8).encode(
@@ -149,7 +154,7 @@ def _panel(metric: Metric, names: Mapping[int, str], pools: Sequence[dict], comp
             tooltip=_tooltip(metric, compare))
         marks = [line, points]
     rules = alt.Chart(alt.Data(values=list(pools))).mark_rule(strokeDash=[4, 3], color="#888").encode(
-        x=alt.X("index:Q"), tooltip=[alt.Tooltip("name:N", title="pool"), alt.Tooltip("type:N", title="module")])
+        x=_x_axis(names), tooltip=[alt.Tooltip("name:N", title="pool"), alt.Tooltip("type:N", title="module")])
     # Scale-bound zoom and pan (mouse wheel, drag; double-click resets), one per panel.
     zoom = alt.selection_interval(bind="scales", name=f"zoom_{metric.column}")
     return alt.layer(rules, *marks).properties(width=width, height=height).add_params(zoom)
@@ -160,7 +165,7 @@ def depth_chart(
     metrics: Sequence[Metric] | None = None,
     *,
     columns: int = 2,
-    width: int = 470,
+    width: int = 400,
     height: int = 190,
 ) -> alt.ConcatChart:
     """Per-layer statistics across depth: one panel per metric, pools marked by dashed rules.
@@ -183,8 +188,7 @@ def depth_chart(
         for r in stats:
             names.setdefault(r.index, call_name(r))
     pools = [{"index": r.index, "name": call_name(r), "type": r.type} for r in first if r.kind in _POOL_KINDS]
-    compare = len(series) > 1
-    panels = [_panel(m, dict(sorted(names.items())), pools, compare, width, height) for m in metrics]
+    panels = [_panel(m, dict(sorted(names.items())), pools, list(series), width, height) for m in metrics]
     return alt.concat(*panels, columns=columns, data=alt.Data(values=depth_rows(series, metrics))).resolve_scale(
         color="shared", y="independent")
 
