@@ -137,7 +137,7 @@ def show_receptive_field(analysis: Analysis, index: int, channel: int, image: np
         return
     with st.spinner("Tracing the strongest unit back to the input…"):
         field = cached_field(analysis, index, channel)
-    left, right = st.columns(2)
+    left, mid, right = st.columns(3)
     row, col = field.unit
     if field.box is None:
         left.info(f"Unit ({row}, {col}) of channel {channel} does not depend on the input (its gradient is 0).")
@@ -146,15 +146,21 @@ def show_receptive_field(analysis: Analysis, index: int, channel: int, image: np
     height, width = field.box_size
     boxed = draw_box(image, field.box)
     heat = field.heat / (field.heat.max() or 1.0)
-    left.altair_chart(image_chart(boxed, f"receptive field: {height}×{width} px", width=300,
+    left.altair_chart(image_chart(boxed, f"receptive field: {height}×{width} px", width=260,
                                   tooltip={"unit": f"({row}, {col}) of {field.map_shape[0]}×{field.map_shape[1]}",
                                            "value": f"{field.value:.4g}",
                                            "box (top, left, bottom, right)": f"({top}, {lft}, {bottom}, {rgt})"}),
                       key="rf_box", width="content")
-    right.altair_chart(image_chart(draw_box(overlay(image, heat, "magma", alpha=0.65, vmin=0.0, vmax=1.0), field.box),
-                                   "|∂ unit / ∂ input|", width=300,
-                                   colorbar=colorbar_chart("magma", 0.0, 1.0, "|gradient| / its max")),
-                       key="rf_heat", width="content")
+    mid.altair_chart(image_chart(draw_box(overlay(image, heat, "magma", alpha=0.65, vmin=0.0, vmax=1.0), field.box),
+                                 "|∂ unit / ∂ input|", width=260,
+                                 colorbar=colorbar_chart("magma", 0.0, 1.0, "|gradient| / its max")),
+                     key="rf_heat", width="content")
+    patch = image[top:bottom, lft:rgt]
+    zoom = max(1, 240 // max(patch.shape[:2]))
+    right.altair_chart(image_chart(np.kron(patch, np.ones((zoom, zoom, 1), dtype=np.uint8)),
+                                   f"what the unit sees ({height}×{width} px, ×{zoom})", width=240,
+                                   tooltip={"rows": f"{top}–{bottom - 1}", "columns": f"{lft}–{rgt - 1}"}),
+                       key="rf_patch", width="content")
     st.caption(f"Channel {channel}'s strongest unit is ({row}, {col}) of {call_name(info)}'s {field.map_shape[0]}×"
                f"{field.map_shape[1]} map (value {field.value:.4g}). The red box holds every input pixel its value "
                f"depends on on this image (rows {top}–{bottom - 1}, columns {lft}–{rgt - 1}: {height}×{width} px), "
