@@ -15,9 +15,9 @@ from PIL import Image
 
 import wavevis
 from browser_support import (
-    FIRST_RENDER_TIMEOUT_S, IMAGE, NAV_LINK, PAGE_PATHS, chromium_missing_reason, download, download_csv,
-    launch_chromium, new_page, open_app, open_page, page_body, pick_option, streamlit_server, upload_image,
-    wait_for_analysis, wait_for_images, wait_until_idle,
+    CHART, FIRST_RENDER_TIMEOUT_S, IMAGE, NAV_LINK, PAGE_PATHS, SIDEBAR, chromium_missing_reason, download,
+    download_csv, grid_tiles, launch_chromium, new_page, open_app, open_page, page_body, pick_option,
+    streamlit_server, upload_image, wait_for_analysis, wait_for_charts, wait_for_images, wait_until_idle,
 )
 from wavevis.export import CHANNEL_COLUMNS, LAYER_COLUMNS
 
@@ -87,6 +87,7 @@ def test_pages_upload_csv_and_screenshots(browser, server, tmp_path):
 
     def shoot(name: str) -> None:
         wait_for_images(page, '[data-testid="stMain"]')  # pictures in, not their empty frames
+        wait_for_charts(page, '[data-testid="stMain"]')
         shots[name] = tmp_path / f"{name}.png"
         page.screenshot(path=shots[name])
 
@@ -99,11 +100,21 @@ def test_pages_upload_csv_and_screenshots(browser, server, tmp_path):
         wait_until_idle(page)  # screenshots of the finished run, not of stale leftovers
         shoot("overview")
 
+        assert page.locator('[data-testid="stAppDeployButton"]').count() == 0  # no Deploy button (toolbarMode)
         body = open_page(page, "Feature maps")
-        grid = body.locator(IMAGE).first
-        grid.wait_for(state="visible")
-        assert grid.evaluate("img => img.complete && img.naturalWidth > 0")
+        tiles = grid_tiles(body)
+        tiles.first.wait_for(state="visible")
+        assert tiles.count() == 64
         assert "each value covers 2×2 input pixels" in body.inner_text()
+        picker = body.locator('[data-testid="stSelectbox"]').filter(has_text="Channel (follows the grid)").locator("input")
+        numbers = body.locator(CHART).first.evaluate(  # the numbers drawn on the tiles, in tile order
+            "c => [...c.querySelector('g.mark-text').querySelectorAll('text')].map(t => t.textContent)")
+        assert len(numbers) == 64
+        assert picker.input_value() == numbers[0]  # the picker starts at the first tile
+        tiles.nth(5).click()  # a click on the sixth tile picks its channel below
+        page.wait_for_function("([el, v]) => el.value === v", arg=[picker.element_handle(), numbers[5]])
+        wait_until_idle(page)
+        body.get_by_text(f"channel {numbers[5]}").first.wait_for()
         shoot("feature_maps")
         grid_png = Image.open(io.BytesIO(download(page, "Download this grid as PNG")))
         assert grid_png.format == "PNG" and grid_png.size == (8 * 113 - 1, 8 * 113 - 1)  # 64 tiles of 112², 1 px pads

@@ -108,7 +108,7 @@ def show_channel(analysis: Analysis, index: int, order: list[int], values: np.nd
     report = analysis.report
     info = report.calls[index]
     stats = report.records[index].stats[0]
-    left, mid, right = st.columns([1, 1.3, 1.3])
+    left, mid, right = st.columns([1, 1.2, 1.2])
     channel = int(left.selectbox("Channel (follows the grid)", order, key=CHANNEL,
                                  help="The tiles' channels in tile order; clicking a tile picks it here."))
     st.session_state[CHANNEL_PICK] = channel
@@ -116,13 +116,13 @@ def show_channel(analysis: Analysis, index: int, order: list[int], values: np.nd
                   f"min {stats.min[channel]:.4g} · max {stats.max[channel]:.4g} · "
                   f"mean {stats.sum[channel] / stats.count:.4g} · zero {stats.zeros[channel] / stats.count:.1%}")
     lo, hi = (float(v[0]) for v in tile_ranges(values[None], "channel", is_diverging(cmap)))
-    mid.altair_chart(image_chart(colorize(values, cmap, lo, hi), f"{call_name(info)} · channel {channel}", width=300,
+    mid.altair_chart(image_chart(colorize(values, cmap, lo, hi), f"{call_name(info)} · channel {channel}", width=250,
                                  colorbar=colorbar_chart(cmap, lo, hi, "value"),
                                  tooltip={"channel": channel, "shown at": f"{values.shape[1]}×{values.shape[0]}"}),
                      key="channel_view", width="content")
     image = to_display(analysis.x, analysis.normalize)
     right.altair_chart(image_chart(overlay(image, values, cmap, alpha=0.6, vmin=lo, vmax=hi),
-                                   f"channel {channel} upsampled over the input", width=300,
+                                   f"channel {channel} upsampled over the input", width=280,
                                    tooltip={"channel": channel, "map": f"{info.width}×{info.height} → "
                                             f"{image.shape[1]}×{image.shape[0]} (bilinear)"}),
                        key="channel_overlay", width="content")
@@ -152,7 +152,7 @@ def show_receptive_field(analysis: Analysis, index: int, channel: int, image: np
                                            "box (top, left, bottom, right)": f"({top}, {lft}, {bottom}, {rgt})"}),
                       key="rf_box", width="content")
     mid.altair_chart(image_chart(draw_box(overlay(image, heat, "magma", alpha=0.65, vmin=0.0, vmax=1.0), field.box),
-                                 "|∂ unit / ∂ input|", width=260,
+                                 "|∂ unit / ∂ input|", width=230,
                                  colorbar=colorbar_chart("magma", 0.0, 1.0, "|gradient| / its max")),
                      key="rf_heat", width="content")
     patch = image[top:bottom, lft:rgt]
