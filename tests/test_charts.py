@@ -83,7 +83,7 @@ def test_depth_chart_panels_axes_tooltips_zoom_and_pool_rules(stats):
         assert zooms[f"zoom_{metric.column}"]["bind"] == "scales"  # wheel zoom and drag pan per panel
     assert "bar" in marks(panels(spec)[-1]) and "line" in marks(panels(spec)[0])
     shares = [p for p, m in zip(panels(spec), DEPTH_METRICS) if m.share]
-    assert all(marks(p).get("point", marks(p).get("bar"))["encoding"]["y"]["axis"]["format"] == "%" for p in shares)
+    assert all(marks(p).get("point", marks(p).get("bar"))["encoding"]["y"]["axis"]["format"] == ".0%" for p in shares)
 
 
 @pytest.mark.parametrize("pool", ["max", "wave-cat"])

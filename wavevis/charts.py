@@ -133,7 +133,7 @@ def _tooltip(metric: Metric, compare: bool) -> list[alt.Tooltip]:
 def _panel(metric: Metric, names: Mapping[int, str], pools: Sequence[dict], models: Sequence[str], width: int,
            height: int) -> alt.LayerChart:
     compare = len(models) > 1
-    y = alt.Y("value:Q", title=metric.title, axis=alt.Axis(format="%" if metric.share else "~s"))
+    y = alt.Y("value:Q", title=metric.title, axis=alt.Axis(format=".0%" if metric.share else "~g"))
     # Distinct hues (tableau10), models in the order given: the theme's default blues look alike.
     color = (alt.Color("model:N", title="model", legend=alt.Legend(orient="top"),
                        scale=alt.Scale(domain=list(models), scheme="tableau10"))

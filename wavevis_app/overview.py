@@ -70,6 +70,9 @@ def show_findings(analysis: Analysis) -> None:
     """
     findings = diagnose(analysis.report, checks=pool_checks(analysis), wavelet=analysis.config.check_wavelet)
     st.subheader("Diagnosis")
+    if not findings:
+        st.caption("No findings for this model and image: no wavelet pools to check and no threshold crossed.")
+        return
     shown = [f for i, f in enumerate(findings) if i == 0 or f.severity != "info"]
     for finding in shown:
         SEVERITY_BOX[finding.severity](f"**{finding.title}** — {finding.worded(fix_words)}")

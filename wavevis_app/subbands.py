@@ -56,7 +56,11 @@ def show_subbands(analysis: Analysis) -> None:
     channel = None if pick == "mean over channels" else int(pick)
     passes = stats.passes
     failed = [c for c in pool_checks(analysis) if c.layer == info.layer and not c.passed]
-    if passes == ("LL",):
+    if failed:
+        summary = (f"Its sanity checks fail ({', '.join(c.check for c in failed)}): its four filters are no wavelet "
+                   "bank, so the panels show the bands its own filters make and how much detail it drops cannot be "
+                   "read from them (the diagnosis leaves it out too).")
+    elif passes == ("LL",):
         summary = (f"It passes on LL only and **discards {stats.discarded_fraction_ac:.1%} of its input's spatial "
                    f"variation** (LH+HL+HH; {stats.discarded_fraction:.1%} of the energy including each "
                    "channel's mean).")
@@ -64,9 +68,6 @@ def show_subbands(analysis: Analysis) -> None:
         summary = "It passes every band on: nothing is discarded."
     else:
         summary = "Its output matches neither LL alone nor all four bands: see the Checks page."
-    if failed:
-        summary += (f" Its sanity checks fail ({', '.join(c.check for c in failed)}), so these are the bands its own "
-                    "filters make, not wavelet bands.")
     st.markdown(f"**{info.layer}** input: {pool_in.shape[0]} channels of {pool_in.shape[1]}×{pool_in.shape[2]}. "
                 + summary)
     subband_panels(st, stats, subband_magnitudes(bands, channel))
