@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import io
-import sys
 
 import matplotlib
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from PIL import Image
 
 import wavevis
