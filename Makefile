@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(VENV)/bin/pip install $(PIP_QUIET) --disable-pip-version-check -r requirements-dev.txt -e .
 	touch $(STAMP)
 
-# The first `make run` shows pip's progress (it installs ~1.9 GB into .venv; see the README).
+# The first `make run` shows pip's progress (it installs 1.9 GB into .venv; see the README).
 run:
 	@test -f $(STAMP) || echo "make run: first run, installing the pinned requirements into $(VENV) (see README: time and disk)"
 	@$(MAKE) --no-print-directory $(STAMP) PIP_QUIET=
