@@ -201,8 +201,8 @@ def wait_for_charts(page, scope: str, timeout_s: float = 30) -> None:
 
 
 def grid_tiles(scope):
-    """The feature grid's tiles: the <image> marks of the first chart in `scope` (a page block locator)."""
-    return scope.locator(CHART).first.locator("svg image")
+    """The feature grid's tiles (its click targets): the first rect mark's items of the first chart in `scope`."""
+    return scope.locator(CHART).first.locator("svg g.mark-rect.role-mark").first.locator("path")
 
 
 def pick_option(page, scope, label: str, option_prefix: str) -> None:

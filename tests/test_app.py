@@ -121,6 +121,8 @@ def charts(block) -> list[dict]:
         spec = json.loads(element.proto.spec)
         if element.proto.data.data:  # Streamlit ships a chart's top-level data as Arrow
             spec["rows"] = convert_arrow_bytes_to_pandas_df(element.proto.data.data).to_dict("records")
+        spec["datasets"] = {d.name: convert_arrow_bytes_to_pandas_df(d.data.data).to_dict("records")
+                            for d in element.proto.datasets}  # named datasets, likewise
         out.append(spec)
     return out
 
@@ -128,15 +130,15 @@ def charts(block) -> list[dict]:
 def grid(at: AppTest) -> tuple[list[int], str]:
     """The Feature maps page's grid: its tiles' channels in tile order, and its caption."""
     body = page(at, "Feature maps")
-    (spec,) = [c for c in charts(body) if "hconcat" in c and "layer" in c["hconcat"][0]]
+    (spec,) = [c for c in charts(body) if "grid_tiles" in c.get("datasets", {})]
     (caption,) = [c.value for c in body.caption if " channels, sorted by " in c.value]
-    return [row["channel"] for row in spec["hconcat"][0]["data"]["values"]], caption
+    return [row["channel"] for row in spec["datasets"]["grid_tiles"]], caption
 
 
 def grid_pictures(at: AppTest) -> list[str]:
     """The grid's tile pictures (PNG data URLs), to tell one analysis's grid from another's."""
-    (spec,) = [c for c in charts(page(at, "Feature maps")) if "hconcat" in c and "layer" in c["hconcat"][0]]
-    return [row["url"] for row in spec["hconcat"][0]["data"]["values"]]
+    (spec,) = [c for c in charts(page(at, "Feature maps")) if "grid_tiles" in c.get("datasets", {})]
+    return [row["url"] for row in spec["datasets"]["grid_picture"]]
 
 
 def layer_picker(at: AppTest):

@@ -10,8 +10,8 @@ import torch
 
 import wavevis
 from wavevis.charts import (
-    DEPTH_METRICS, TILE_SELECTION, GridTile, colorbar_chart, depth_chart, depth_metrics, depth_rows, grid_chart,
-    image_chart,
+    DEPTH_METRICS, GRID_DATASETS, TILE_SELECTION, GridTile, colorbar_rows, depth_chart, depth_metrics, depth_rows,
+    grid_spec, image_chart,
 )
 from wavevis.records import call_name
 
@@ -117,31 +117,45 @@ def test_depth_rows_blank_cells_stay_blank(stats):
     assert avgpool == [pytest.approx(avgpool[0])] and avgpool[0]["value"] is None  # 1×1: no Haar probe
 
 
-def test_grid_chart_tiles_click_selection_numbers_and_colour_bar():
-    tiles = [GridTile(c, np.full((4, 4, 3), c, dtype=np.uint8), -1.0 * c, 2.0 * c, 0.5) for c in (80, 3, 11)]
-    spec = grid_chart(tiles, columns=2, tile_px=50, colorbar=colorbar_chart("magma", -2.0, 5.0, "value"),
-                      selected=3).to_dict()
-    grid, bar = spec["hconcat"]
-    data = grid["data"]["values"]
-    assert [d["channel"] for d in data] == [80, 3, 11]
-    assert [(d["row"], d["col"]) for d in data] == [(0, 0), (0, 1), (1, 0)]
-    assert [d["picked"] for d in data] == [False, True, False]
-    assert all(d["url"].startswith("data:image/png;base64,") for d in data)
-    layers = {(l["mark"]["type"], l["mark"].get("stroke")): l for l in grid["layer"]}
-    image = layers[("image", None)]
+def test_grid_spec_tiles_click_selection_numbers_and_colour_bar():
+    picture = np.zeros((2 * 10 + 1, 2 * 20 + 1, 3), dtype=np.uint8)  # 2×2 tiles of 10×20 px, 1 px apart
+    tiles = [GridTile(c, -1.0 * c, 2.0 * c, 0.5) for c in (80, 3, 11)]
+    bar = colorbar_rows("magma", -2.0, 5.0)
+    spec = grid_spec(picture, tiles, columns=2, tile=(10, 20), pad=1, width=82, colorbar=bar, colorbar_title="value",
+                     selected=3)
+    data = spec["datasets"]
+    assert set(data) == set(GRID_DATASETS)
+    grid, colour = spec["hconcat"]
+    image, hits, outline, halo, text = grid["layer"]
+    assert image["mark"]["type"] == "image" and image["data"] == {"name": "grid_picture"}
+    assert data["grid_picture"][0]["url"].startswith("data:image/jpeg;base64,")
+    assert image["mark"]["width"] == 82 and image["mark"]["height"] == 42  # scaled ×2, aspect kept
+    rows = data["grid_tiles"]
+    assert [d["channel"] for d in rows] == [80, 3, 11]
+    # Tile i at column i % 2, row i // 2, each 20×10 px plus 1 px pad, scaled ×2 (82 / 41):
+    assert [(d["x"], d["x2"], d["y"], d["y2"]) for d in rows] == [
+        (0.0, 40.0, 0.0, 20.0), (42.0, 82.0, 0.0, 20.0), (0.0, 40.0, 22.0, 42.0)]
+    assert [d["picked"] for d in rows] == [False, True, False]
+    assert hits["mark"]["type"] == "rect" and hits["mark"]["fillOpacity"] == 0.0 and hits["data"]["name"] == "grid_tiles"
     (pick,) = spec["params"]  # Altair lifts the selection to the top, naming the view it listens on
-    assert pick["name"] == TILE_SELECTION and pick["views"] == [image["name"]]
+    assert pick["name"] == TILE_SELECTION and pick["views"] == [hits["name"]]
     assert pick["select"] == {"type": "point", "fields": ["channel"], "on": "click", "clear": False}
-    assert [t["field"] for t in image["encoding"]["tooltip"]] == ["channel", "order", "min", "max", "mean"]
-    texts = [l for (kind, _), l in layers.items() if kind == "text"]
-    assert texts and all(t["encoding"]["text"]["field"] == "channel" and t["encoding"]["tooltip"] for t in texts)
-    # The colour bar: magma from −2 (bottom) to 5 (top), titled, with a tooltip.
-    enc = bar["encoding"]
-    assert enc["y"]["title"] == "value" and enc["y"]["scale"]["domain"] == [-2.0, 5.0]
-    assert enc["color"]["scale"]["range"][0] == "#000004" and enc["color"]["scale"]["range"][-1] == "#fcfdbf"
-    lows = [v["lo"] for v in bar["data"]["values"]]
-    assert lows[0] == -2.0 and math.isclose(bar["data"]["values"][-1]["hi"], 5.0)
+    assert [t["field"] for t in hits["encoding"]["tooltip"]] == ["channel", "order", "min", "max", "mean"]
+    assert outline["mark"]["stroke"] == "#ff2b2b" and outline["transform"] == [{"filter": "datum.picked"}]
+    for layer in (halo, text):
+        assert layer["mark"]["type"] == "text" and layer["encoding"]["text"]["field"] == "channel"
+        assert layer["encoding"]["tooltip"]
+    # The colour bar: magma from −2 (bottom) to 5 (top), colours in its rows, titled, with a tooltip.
+    enc = colour["encoding"]
+    assert enc["y"]["title"] == "value" and enc["color"] == {"field": "color", "legend": None, "scale": None,
+                                                              "type": "nominal"}
+    assert data["grid_colorbar"] == bar and bar[0]["lo"] == -2.0 and math.isclose(bar[-1]["hi"], 5.0)
+    assert bar[0]["color"] == "#000004" and bar[-1]["color"] == "#fcfdbf"
     assert enc["tooltip"]
+    again = grid_spec(picture, tiles[:1], columns=2, tile=(10, 20), pad=1, width=82, colorbar=bar,
+                      colorbar_title="value")
+    assert [d["channel"] for d in again["datasets"]["grid_tiles"]] == [80]  # the cached layout carries no data
+    assert [d["channel"] for d in spec["datasets"]["grid_tiles"]] == [80, 3, 11]
 
 
 def test_image_chart_keeps_the_aspect_and_has_a_tooltip():

@@ -331,3 +331,12 @@ def test_draw_box_outlines_exactly_the_box():
     np.testing.assert_array_equal(mask, expected)
     assert (image == 0).all()  # the input is not changed
     np.testing.assert_array_equal(draw_box(image, (-3, -3, 20, 20), thickness=1)[0, 0], (255, 43, 43))  # clipped
+
+
+def test_grid_picture_is_the_grid_with_its_ranges_and_layout():
+    maps = torch.randn(5, 6, 7, generator=torch.Generator().manual_seed(2))
+    picture = wavevis.render.grid_picture(maps, [4, 1, 3], cmap="magma", pad=2)
+    np.testing.assert_array_equal(picture.image, feature_grid(maps, [4, 1, 3], cmap="magma", pad=2))
+    assert picture.tile == (6, 7) and picture.columns == 2 and picture.pad == 2
+    np.testing.assert_allclose(picture.lo, maps[[4, 1, 3]].amin(dim=(1, 2)).numpy())
+    np.testing.assert_allclose(picture.hi, maps[[4, 1, 3]].amax(dim=(1, 2)).numpy())

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import altair as alt
 import numpy as np
+from PIL import Image
 
 from .records import LayerStats, call_name
 from .render import colormap_colors, png_bytes
@@ -19,11 +22,13 @@ __all__ = [
     "GridTile",
     "Metric",
     "TILE_SELECTION",
+    "GRID_DATASETS",
     "colorbar_chart",
+    "colorbar_rows",
     "depth_chart",
     "depth_metrics",
     "depth_rows",
-    "grid_chart",
+    "grid_spec",
     "image_chart",
 ]
 
@@ -31,6 +36,8 @@ __all__ = [
 _X_AXIS = dict(labelAngle=-45, labelLimit=0, labelOverlap=False)
 # The point selection a grid chart carries: clicking a tile selects its channel.
 TILE_SELECTION = "tile"
+# The grid spec's named datasets: its picture, its tiles, its colour bar.
+GRID_DATASETS = ("grid_picture", "grid_tiles", "grid_colorbar")
 
 
 @dataclass(frozen=True)
@@ -196,93 +203,131 @@ def depth_chart(
 # -- images ---------------------------------------------------------------------------------------
 
 
-def _data_url(image: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+def _data_url(image: np.ndarray, fmt: str = "PNG") -> str:
+    """A picture as a data URL: lossless PNG, or JPEG (quality 92) where encoding speed matters."""
+    if fmt == "PNG":
+        return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=92)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 @dataclass(frozen=True)
 class GridTile:
-    """One tile of a feature grid: a channel's picture and its numbers.
+    """One tile of a feature grid: which channel and its numbers (the picture is the grid's).
 
     Attributes:
         channel: the channel index in the layer.
-        image: uint8 RGB (h, w, 3), the channel drawn with the grid's colour scale.
         min, max, mean: the channel's statistics over its full-resolution map.
     """
 
     channel: int
-    image: np.ndarray
     min: float
     max: float
     mean: float
 
 
-def colorbar_chart(cmap: str, vmin: float, vmax: float, title: str, *, height: int = 200,
-                   stops: int = 64) -> alt.Chart:
-    """A vertical colour bar: the colormap from `vmin` (bottom) to `vmax` (top), axis titled `title`."""
+def colorbar_rows(cmap: str, vmin: float, vmax: float, stops: int = 64) -> list[dict]:
+    """The rows of a colour bar: `stops` bands from `vmin` to `vmax`, each with its colormap colour."""
     if not vmax > vmin:
         vmax = vmin + 1.0
     values = np.linspace(vmin, vmax, stops + 1)
-    rows = [{"lo": float(a), "hi": float(b), "mid": float((a + b) / 2)} for a, b in zip(values[:-1], values[1:])]
     colors = colormap_colors(cmap, stops)
-    return alt.Chart(alt.Data(values=rows)).mark_rect().encode(
-        y=alt.Y("lo:Q", title=title, scale=alt.Scale(domain=[float(vmin), float(vmax)], nice=False, zero=False),
-                axis=alt.Axis(orient="right", format="~g")),
+    return [{"lo": float(a), "hi": float(b), "mid": float((a + b) / 2), "color": c}
+            for a, b, c in zip(values[:-1], values[1:], colors)]
+
+
+def _colorbar(data: alt.Data | alt.NamedData, title: str, height: int) -> alt.Chart:
+    """A vertical colour bar over colour-bar rows (`colorbar_rows`): the y axis spans the rows' values."""
+    return alt.Chart(data).mark_rect().encode(
+        y=alt.Y("lo:Q", title=title, scale=alt.Scale(nice=False, zero=False), axis=alt.Axis(orient="right", format="~g")),
         y2="hi:Q",
-        color=alt.Color("mid:Q", scale=alt.Scale(domain=[float(v) for v in np.linspace(vmin, vmax, stops)],
-                                                 range=colors), legend=None),
+        color=alt.Color("color:N", scale=None, legend=None),
         tooltip=[alt.Tooltip("mid:Q", title=title, format=".4g")],
     ).properties(width=14, height=height)
 
 
-def grid_chart(
-    tiles: Sequence[GridTile],
-    *,
-    columns: int,
-    tile_px: int,
-    colorbar: alt.Chart,
-    selected: int | None = None,
-) -> alt.HConcatChart:
-    """A feature grid as an image chart: each tile its channel's picture, its channel number on it, a
-    tooltip with its numbers, and a click selects it (the `TILE_SELECTION` point selection on
-    `channel`); the colour bar beside it.
+def colorbar_chart(cmap: str, vmin: float, vmax: float, title: str, *, height: int = 200,
+                   stops: int = 64) -> alt.Chart:
+    """A vertical colour bar: the colormap from `vmin` (bottom) to `vmax` (top), axis titled `title`."""
+    return _colorbar(alt.Data(values=colorbar_rows(cmap, vmin, vmax, stops)), title, height)
 
-    Args:
-        tiles: the tiles in display order (left→right, top→bottom).
-        columns: tiles per row.
-        tile_px: a tile's side on screen, in pixels.
-        colorbar: the grid's colour bar (`colorbar_chart`).
-        selected: the channel to outline as the current pick, or None.
-    """
-    rows = [{"channel": t.channel, "order": i, "row": i // columns, "col": i % columns, "url": _data_url(t.image),
-             "min": t.min, "max": t.max, "mean": t.mean, "picked": t.channel == selected}
-            for i, t in enumerate(tiles)]
-    n_rows = max(1, math.ceil(len(tiles) / columns))
-    gap = 3
-    step = tile_px + gap
-    x = alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, columns * step], range=[0, columns * step], nice=False))
-    y = alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[0, n_rows * step], range=[0, n_rows * step], nice=False))
-    base = alt.Chart().transform_calculate(
-        x=f"datum.col * {step} + {tile_px / 2}", y=f"datum.row * {step} + {tile_px / 2}",
-        x0=f"datum.col * {step} + 3", y0=f"datum.row * {step} + 2",
-    )
-    pick = alt.selection_point(name=TILE_SELECTION, fields=["channel"], on="click", clear=False, empty=False)
+
+@lru_cache(maxsize=64)
+def _grid_template(width: int, height: int, bar_title: str, bar_height: int) -> str:
+    """The grid chart's Vega-Lite spec without its data (named datasets), as JSON: built by Altair once per layout."""
+    x = alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, width], range=[0, width], nice=False, zero=False))
+    y = alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[0, height], range=[0, height], nice=False, zero=False))
+    image = alt.Chart(alt.NamedData(GRID_DATASETS[0])).mark_image(width=width, height=height, aspect=False).encode(
+        x=x, y=y, url="url:N", tooltip=["picture:N"])
+    base = alt.Chart(alt.NamedData(GRID_DATASETS[1]))
+    pick = alt.selection_point(name=TILE_SELECTION, fields=["channel"], on="click", clear=False)
     tooltip = [alt.Tooltip("channel:Q", title="channel"), alt.Tooltip("order:Q", title="tile (0 = first)"),
                alt.Tooltip("min:Q", format=".4g"), alt.Tooltip("max:Q", format=".4g"),
                alt.Tooltip("mean:Q", format=".4g")]
-    images = base.mark_image(width=tile_px, height=tile_px, aspect=False, cursor="pointer").encode(
-        x=x, y=y, url="url:N", tooltip=tooltip).add_params(pick)
+    hits = base.mark_rect(fill="white", fillOpacity=0.0, cursor="pointer").encode(
+        x=x, y=y, x2="x2:Q", y2="y2:Q", tooltip=tooltip).add_params(pick)
     outline = base.transform_filter(alt.datum.picked).mark_rect(
-        filled=False, stroke="#ff2b2b", strokeWidth=3, width=tile_px + 2, height=tile_px + 2).encode(x=x, y=y)
-    label = dict(align="left", baseline="top", fontSize=11, fontWeight="bold")
-    x0 = alt.X("x0:Q", axis=None, scale=alt.Scale(domain=[0, columns * step], range=[0, columns * step], nice=False))
-    y0 = alt.Y("y0:Q", axis=None, scale=alt.Scale(domain=[0, n_rows * step], range=[0, n_rows * step], nice=False))
-    halo = base.mark_text(**label, stroke="white", strokeWidth=3).encode(x=x0, y=y0, text="channel:Q",
-                                                                         tooltip=tooltip)
-    text = base.mark_text(**label, color="black").encode(x=x0, y=y0, text="channel:Q", tooltip=tooltip)
-    grid = alt.layer(images, outline, halo, text, data=alt.Data(values=rows)).properties(
-        width=columns * step, height=n_rows * step)
-    return alt.hconcat(grid, colorbar.properties(height=min(n_rows * step, 320))).configure_view(strokeWidth=0)
+        filled=False, stroke="#ff2b2b", strokeWidth=3).encode(x=x, y=y, x2="x2:Q", y2="y2:Q", tooltip=tooltip)
+    label = dict(align="left", baseline="top", fontSize=11, fontWeight="bold", dx=2, dy=2)
+    halo = base.mark_text(**label, stroke="white", strokeWidth=3).encode(x=x, y=y, text="channel:Q", tooltip=tooltip)
+    text = base.mark_text(**label, color="black").encode(x=x, y=y, text="channel:Q", tooltip=tooltip)
+    grid = alt.layer(image, hits, outline, halo, text).properties(width=width, height=height)
+    bar = _colorbar(alt.NamedData(GRID_DATASETS[2]), bar_title, bar_height)
+    return json.dumps(alt.hconcat(grid, bar).configure_view(strokeWidth=0).to_dict())
+
+
+def grid_spec(
+    picture: np.ndarray,
+    tiles: Sequence[GridTile],
+    *,
+    columns: int,
+    tile: tuple[int, int],
+    pad: int,
+    width: int,
+    colorbar: Sequence[Mapping[str, object]],
+    colorbar_title: str,
+    selected: int | None = None,
+) -> dict:
+    """A feature grid as a Vega-Lite spec: the grid picture (`render.feature_grid`), each tile's channel number
+    on it, a tooltip with its numbers, and a click selects it (the `TILE_SELECTION` point selection on
+    `channel`); the colour bar beside it.
+
+    The layout is built by Altair once and cached; each grid fills its named datasets (the picture, one row
+    per tile, the colour bar's rows), so a layer switch costs a JPEG encode and a few dicts. The picture is
+    one JPEG (quality 92: ~20× faster to encode than PNG tiles; the lossless grid is the PNG download).
+
+    Args:
+        picture: uint8 RGB grid, tiles left→right, top→bottom, `pad` pixels apart.
+        tiles: the tiles in that order.
+        columns: tiles per row.
+        tile: (height, width) of one tile in the picture, in pixels.
+        pad: pixels between tiles in the picture.
+        width: the chart's width on screen in pixels (the picture is scaled to it).
+        colorbar: the colour bar's rows (`colorbar_rows`).
+        colorbar_title: its axis title (what its values are).
+        selected: the channel to outline as the current pick, or None.
+
+    Returns:
+        The spec (a fresh dict: the caller may change it), with top-level `datasets`.
+    """
+    ph, pw = picture.shape[:2]
+    zoom = width / pw
+    height = round(ph * zoom)
+    th, tw = tile
+    rows = [{"channel": t.channel, "order": i,
+             "x": (i % columns) * (tw + pad) * zoom, "x2": ((i % columns) * (tw + pad) + tw) * zoom,
+             "y": (i // columns) * (th + pad) * zoom, "y2": ((i // columns) * (th + pad) + th) * zoom,
+             "min": t.min, "max": t.max, "mean": t.mean, "picked": t.channel == selected}
+            for i, t in enumerate(tiles)]
+    spec = json.loads(_grid_template(width, height, colorbar_title, min(height, 320)))
+    spec["datasets"] = {
+        GRID_DATASETS[0]: [{"url": _data_url(picture, "JPEG"), "x": width / 2, "y": height / 2,
+                            "picture": f"{len(tiles)} tiles, {tw}×{th} px each"}],
+        GRID_DATASETS[1]: rows,
+        GRID_DATASETS[2]: [dict(r) for r in colorbar],
+    }
+    return spec
 
 
 def image_chart(image: np.ndarray, title: str, *, width: int, colorbar: alt.Chart | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Literal, Sequence
 
@@ -26,6 +27,8 @@ __all__ = [
     "feature_grid",
     "feature_tiles",
     "figure_png",
+    "GridPicture",
+    "grid_picture",
     "grid_layout",
     "is_diverging",
     "overlay",
@@ -215,6 +218,50 @@ def feature_tiles(
     return _lut(cmap)[idx], lo, hi
 
 
+@dataclass(frozen=True)
+class GridPicture:
+    """A feature grid picture and where its tiles are.
+
+    Attributes:
+        image: uint8 RGB (rows·(h+pad)−pad, columns·(w+pad)−pad, 3).
+        lo, hi: (n,) the values at colour 0 and colour 255 of each tile.
+        tile: (h, w) of one tile in pixels (after block-averaging to ≤ max_tile).
+        columns: tiles per row.
+        pad: pixels between tiles.
+    """
+
+    image: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    tile: tuple[int, int]
+    columns: int
+    pad: int
+
+
+def grid_picture(
+    maps: torch.Tensor | np.ndarray,
+    channels: Sequence[int] | None = None,
+    *,
+    scale: Scale = "channel",
+    cmap: str = "viridis",
+    center: bool | None = None,
+    columns: int | None = None,
+    pad: int = 1,
+    max_tile: int = 128,
+) -> GridPicture:
+    """`feature_grid` with the tiles' value ranges and layout (for a colour bar and click targets)."""
+    idx, lo, hi = _tile_indices(maps, channels, scale, is_diverging(cmap) if center is None else center, max_tile)
+    n, h, w = idx.shape
+    rows, cols = grid_layout(max(n, 1), columns)
+    # Place all tiles at once: (rows, cols, h, w) view of the padded canvas.
+    tiles = np.full((rows * cols, h + pad, w + pad), 256, dtype=np.uint16)
+    tiles[:n, :h, :w] = idx
+    canvas = tiles.reshape(rows, cols, h + pad, w + pad).transpose(0, 2, 1, 3).reshape(rows * (h + pad), cols * (w + pad))
+    canvas = canvas[: rows * (h + pad) - pad, : cols * (w + pad) - pad]
+    lut = np.vstack([_lut(cmap), np.full((1, 3), 255, dtype=np.uint8)])  # 256 = white background
+    return GridPicture(lut[canvas], lo, hi, (h, w), cols, pad)
+
+
 def feature_grid(
     maps: torch.Tensor | np.ndarray,
     channels: Sequence[int] | None = None,
@@ -241,16 +288,8 @@ def feature_grid(
     Returns:
         uint8 array (rows·(h+pad)-pad, cols·(w+pad)-pad, 3).
     """
-    idx, _, _ = _tile_indices(maps, channels, scale, is_diverging(cmap) if center is None else center, max_tile)
-    n, h, w = idx.shape
-    rows, cols = grid_layout(max(n, 1), columns)
-    # Place all tiles at once: (rows, cols, h, w) view of the padded canvas.
-    tiles = np.full((rows * cols, h + pad, w + pad), 256, dtype=np.uint16)
-    tiles[:n, :h, :w] = idx
-    canvas = tiles.reshape(rows, cols, h + pad, w + pad).transpose(0, 2, 1, 3).reshape(rows * (h + pad), cols * (w + pad))
-    canvas = canvas[: rows * (h + pad) - pad, : cols * (w + pad) - pad]
-    lut = np.vstack([_lut(cmap), np.full((1, 3), 255, dtype=np.uint8)])  # 256 = white background
-    return lut[canvas]
+    return grid_picture(maps, channels, scale=scale, cmap=cmap, center=center, columns=columns, pad=pad,
+                        max_tile=max_tile).image
 
 
 def stats_order(stats: ChannelStats, sort: Sort = "energy", top_k: int | None = None) -> list[int]:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import streamlit as st
 
-from wavevis.charts import TILE_SELECTION, GridTile, colorbar_chart, grid_chart, image_chart
+from wavevis.charts import TILE_SELECTION, GridTile, colorbar_chart, colorbar_rows, grid_spec, image_chart
 from wavevis.images import to_display
 from wavevis.receptive import unit_field
 from wavevis.records import call_name
 from wavevis.render import (
-    SORTS, colorize, draw_box, feature_grid, feature_tiles, is_diverging, overlay, png_bytes, stats_order, tile_ranges,
+    SORTS, colorize, draw_box, grid_picture, is_diverging, overlay, png_bytes, stats_order, tile_ranges,
 )
 
 from .analysis import Analysis
@@ -82,22 +81,22 @@ def show_feature_maps(analysis: Analysis) -> None:
     st.session_state[CHANNEL] = channel = current
     values = copy.values(order)
     center = is_diverging(cmap)
-    tiles, lo, hi = feature_tiles(values, scale=scale, cmap=cmap, center=center)
-    columns = max(1, math.ceil(math.sqrt(len(order))))
-    tile_px = max(24, min(160, GRID_WIDTH_PX // columns - 3))
+    picture = grid_picture(values, scale=scale, cmap=cmap, center=center)
     if scale == "layer":
-        bar = colorbar_chart(cmap, float(lo[0]), float(hi[0]), "value (one scale for all tiles)")
+        bar, title = colorbar_rows(cmap, float(picture.lo[0]), float(picture.hi[0])), "value (one scale for all tiles)"
     elif center:
-        bar = colorbar_chart(cmap, -1.0, 1.0, "value / each tile's largest |value|")
+        bar, title = colorbar_rows(cmap, -1.0, 1.0), "value / each tile's largest |value|"
     else:
-        bar = colorbar_chart(cmap, 0.0, 1.0, "each tile's min (0) … max (1)")
-    grid = [GridTile(c, tiles[i], float(stats.min[c]), float(stats.max[c]), float(stats.sum[c] / stats.count))
-            for i, c in enumerate(order)]
-    st.altair_chart(grid_chart(grid, columns=columns, tile_px=tile_px, colorbar=bar, selected=channel),
-                    key=GRID_KEY, on_select=pick_tile, selection_mode=TILE_SELECTION, width="content")
+        bar, title = colorbar_rows(cmap, 0.0, 1.0), "each tile's min (0) … max (1)"
+    tiles = [GridTile(c, float(stats.min[c]), float(stats.max[c]), float(stats.sum[c] / stats.count)) for c in order]
+    width = min(GRID_WIDTH_PX, picture.columns * 160)
+    # A Vega-Lite spec whose layout Altair built once (charts.grid_spec): a layer switch only fills its data.
+    st.vega_lite_chart(grid_spec(picture.image, tiles, columns=picture.columns, tile=picture.tile, pad=picture.pad,
+                                 width=width, colorbar=bar, colorbar_title=title, selected=channel),
+                       key=GRID_KEY, on_select=pick_tile, selection_mode=TILE_SELECTION, width="content")
     st.caption(f"{len(order)} of {info.channels} channels, sorted by {sort}; each tile shows its channel number. "
                "Click a tile to look at that channel below.")
-    st.download_button("Download this grid as PNG", lambda: png_bytes(feature_grid(values, scale=scale, cmap=cmap)),
+    st.download_button("Download this grid as PNG", lambda: png_bytes(picture.image),
                        file_name=f"{call_name(info)}.png", mime="image/png", key="dl_grid", on_click="ignore")
     st.divider()
     show_channel(analysis, index, order, copy.values([channel])[0], cmap)
