@@ -140,7 +140,7 @@ def _tooltip(metric: Metric, compare: bool) -> list[alt.Tooltip]:
 def _panel(metric: Metric, names: Mapping[int, str], pools: Sequence[dict], models: Sequence[str], width: int,
            height: int) -> alt.LayerChart:
     compare = len(models) > 1
-    y = alt.Y("value:Q", title=metric.title, axis=alt.Axis(format=".0%" if metric.share else "~g"))
+    y = alt.Y("value:Q", title=metric.title, axis=alt.Axis(format=".0%" if metric.share else ".4~g"))
     # Distinct hues (tableau10), models in the order given: the theme's default blues look alike.
     color = (alt.Color("model:N", title="model", legend=alt.Legend(orient="top"),
                        scale=alt.Scale(domain=list(models), scheme="tableau10"))
@@ -240,7 +240,7 @@ def colorbar_rows(cmap: str, vmin: float, vmax: float, stops: int = 64) -> list[
 def _colorbar(data: alt.Data | alt.NamedData, title: str, height: int) -> alt.Chart:
     """A vertical colour bar over colour-bar rows (`colorbar_rows`): the y axis spans the rows' values."""
     return alt.Chart(data).mark_rect().encode(
-        y=alt.Y("lo:Q", title=title, scale=alt.Scale(nice=False, zero=False), axis=alt.Axis(orient="right", format="~g")),
+        y=alt.Y("lo:Q", title=title, scale=alt.Scale(nice=False, zero=False), axis=alt.Axis(orient="right", format=".4~g")),
         y2="hi:Q",
         color=alt.Color("color:N", scale=None, legend=None),
         tooltip=[alt.Tooltip("mid:Q", title=title, format=".4g")],

@@ -121,7 +121,7 @@ def show_channel(analysis: Analysis, index: int, order: list[int], values: np.nd
                      key="channel_view", width="content")
     image = to_display(analysis.x, analysis.normalize)
     right.altair_chart(image_chart(overlay(image, values, cmap, alpha=0.6, vmin=lo, vmax=hi),
-                                   f"channel {channel} upsampled over the input", width=280,
+                                   f"channel {channel} over the input", width=280,
                                    tooltip={"channel": channel, "map": f"{info.width}×{info.height} → "
                                             f"{image.shape[1]}×{image.shape[0]} (bilinear)"}),
                        key="channel_overlay", width="content")
