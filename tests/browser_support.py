@@ -30,7 +30,7 @@ CHART = '[data-testid="stVegaLiteChart"]'  # a Vega-Lite chart (drawn as SVG: it
 NAV_LINK = '[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]'
 # Page title → URL path; the app draws each page in a container keyed "page-<path>" (CSS class st-key-page-<path>).
 PAGE_PATHS = {"Overview": "overview", "Feature maps": "feature-maps", "Subbands": "subbands", "Checks": "checks",
-              "Compare": "compare"}
+              "Filters": "filters", "Compare": "compare"}
 
 
 def page_body(path: str) -> str:

@@ -33,7 +33,7 @@ SMALL = 64  # image side for scenarios that do not need the default 224
 IDENTITY = ["index", "layer", "call", "kind", "type", "channels", "height", "width"]
 # Page title → URL path, as a user reaches each page (/feature-maps, …); the first is the default page.
 PAGES = {"Overview": "overview", "Feature maps": "feature-maps", "Subbands": "subbands", "Checks": "checks",
-         "Compare": "compare"}
+         "Compare": "compare"}  # the Filters page has its own tests (tests/test_app_filters.py)
 
 
 @pytest.fixture(autouse=True)

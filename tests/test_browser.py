@@ -93,7 +93,7 @@ def test_pages_upload_csv_and_screenshots(browser, server, tmp_path):
 
     try:
         open_app(page, server)
-        assert page.locator(NAV_LINK).all_inner_texts() == ["Overview", "Feature maps", "Subbands", "Checks", "Compare"]
+        assert page.locator(NAV_LINK).all_inner_texts() == list(PAGE_PATHS)
         image = write_png(tmp_path / "browser_upload.png", seed=11)
         upload_image(page, image)
         wait_for_analysis(page, image.name)
