@@ -226,6 +226,10 @@ def test_pages_share_one_analysis_and_keep_their_picks(monkeypatch):
     top, left, bottom, right = field.box
     assert rf.startswith(f"Channel 7's strongest unit is {field.unit} of pool2's 16×16 map")
     assert f"(rows {top}–{bottom - 1}, columns {left}–{right - 1}: {bottom - top}×{right - left} px)" in rf
+    from wavevis.topimages import receptive_field  # the kernel/stride chain's field, the other route
+
+    chain = receptive_field(wavevis.build_model("wavevgg", seed=0), "pool2").box(*field.unit, SMALL, SMALL)
+    assert f"clipped to the image ({chain.bottom - chain.top}×{chain.right - chain.left} px)" in rf
     (subband_pool,) = [b for b in page(at, "Subbands").selectbox if b.label == "Wavelet pool"]
     subband_pool.set_value(19).run()  # pool3
     for title in PAGES:

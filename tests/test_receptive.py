@@ -100,3 +100,25 @@ def test_bad_index_and_channel():
         unit_field(model, x, 3, 0)
     with pytest.raises(IndexError, match="channel 1 out of range"):
         unit_field(model, x, 0, 1)
+
+
+def test_gradient_box_lies_in_the_kernel_stride_chain_field():
+    """Against wavevis.topimages's receptive field (from the kernel/stride chain, an independent route):
+    equal on the all-ones chain, and never larger on wavevgg (a ReLU that is off can only shrink it)."""
+    from wavevis.topimages import receptive_field
+
+    model = ones_chain()
+    x = torch.rand(1, 3, 31, 29, generator=torch.Generator().manual_seed(4)) + 0.1
+    field = unit_field(model, x, 2, 0)
+    chain = receptive_field(model, "2", input_size=(31, 29)).box(*field.unit, 31, 29)
+    assert field.box == (chain.top, chain.left, chain.bottom, chain.right)
+
+    model = wavevis.build_model("wavevgg", seed=0)
+    x = wavevis.load_image(wavevis.sample_image_path(wavevis.DEFAULT_SAMPLE), size=64)
+    report = wavevis.analyze(model, x)
+    for name, call, channel in (("conv1_2", 1, 3), ("pool1", 1, 0), ("relu", 5, 7), ("pool2", 1, 9)):
+        info = report.find(name, call)
+        field = unit_field(model, x, info.index, channel)
+        chain = receptive_field(model, name, call, input_size=(64, 64)).box(*field.unit, 64, 64)
+        top, left, bottom, right = field.box
+        assert chain.top <= top and chain.left <= left and bottom <= chain.bottom and right <= chain.right, name

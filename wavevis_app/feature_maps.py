@@ -8,7 +8,9 @@ import streamlit as st
 
 from wavevis.charts import TILE_SELECTION, GridTile, colorbar_chart, colorbar_rows, grid_spec, image_chart
 from wavevis.images import to_display
+from wavevis.errors import WavevisError
 from wavevis.receptive import unit_field
+from wavevis.topimages import receptive_fields
 from wavevis.records import call_name
 from wavevis.render import (
     SORTS, colorize, draw_box, grid_picture, is_diverging, overlay, png_bytes, stats_order, tile_ranges,
@@ -143,7 +145,10 @@ def show_receptive_field(analysis: Analysis, index: int, channel: int, image: np
         return
     top, lft, bottom, rgt = field.box
     height, width = field.box_size
+    chain = chain_box(analysis, index, field.unit)
     boxed = draw_box(image, field.box)
+    if chain is not None:  # the kernel/stride chain's field (yellow) around the gradient's (red)
+        boxed = draw_box(boxed, chain, color=(255, 210, 0), thickness=1)
     heat = field.heat / (field.heat.max() or 1.0)
     left.altair_chart(image_chart(boxed, f"receptive field: {height}×{width} px", width=260,
                                   tooltip={"unit": f"({row}, {col}) of {field.map_shape[0]}×{field.map_shape[1]}",
@@ -163,7 +168,34 @@ def show_receptive_field(analysis: Analysis, index: int, channel: int, image: np
     st.caption(f"Channel {channel}'s strongest unit is ({row}, {col}) of {call_name(info)}'s {field.map_shape[0]}×"
                f"{field.map_shape[1]} map (value {field.value:.4g}). The red box holds every input pixel its value "
                f"depends on on this image (rows {top}–{bottom - 1}, columns {lft}–{rgt - 1}: {height}×{width} px), "
-               "found from the gradient of that unit with respect to the input; the heat map shows how strongly.")
+               "found from the gradient of that unit with respect to the input; the heat map shows how strongly."
+               + (f" The yellow box is its field from the model's kernel/stride chain, clipped to the image "
+                  f"({chain[2] - chain[0]}×{chain[3] - chain[1]} px): the pixels it could see; the red one never "
+                  "exceeds it (a ReLU that is off on this image cuts paths)." if chain is not None else
+                  " (The model's layers form no simple chain, so only the gradient's field is shown.)"))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _chain_fields(model_key: str, height: int, width: int, _model):
+    """The chain's fields, traced on a small 64² input (they do not depend on the size), else the image's."""
+    for size in ((64, 64), (height, width)):
+        try:
+            return receptive_fields(_model, input_size=size)
+        except WavevisError:
+            continue
+    return {}
+
+
+def chain_box(analysis: Analysis, index: int, unit: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) of the unit's field from the kernel/stride chain (`topimages.receptive_fields`),
+    clipped to the image; None where the layers form no chain."""
+    info = analysis.report.calls[index]
+    height, width = analysis.x.shape[-2:]
+    field = _chain_fields(analysis.model_key, height, width, analysis.model).get((info.layer, info.call))
+    if field is None:
+        return None
+    box = field.box(unit[0], unit[1], height, width)
+    return box.top, box.left, box.bottom, box.right
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
