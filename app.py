@@ -1,4 +1,4 @@
-"""wavevis dashboard: `streamlit run app.py [-- --model file.py:Net --weights ckpt.pt]`.
+"""wavevis dashboard: `make run [ARGS="--model file.py:Net --weights ckpt.pt --allow-code"]`.
 
 Entry point and page wiring only: the page config, the sidebar, the session's analysis, then one
 page per view (each a function in `wavevis_app/` taking the Analysis). Every number comes from the
@@ -55,8 +55,10 @@ def main() -> None:
     choice, weights = model_controls(launch_options())
     analysis = run_analysis(choice, weights, image_controls())
     if analysis is not None:
-        st.caption(analysis.title)
-        for notice in analysis.notices:
+        # The last notice says what resizing did to the image (cached_image): part of the caption, always.
+        *changes, resized = analysis.notices or ("",)
+        st.caption(f"{analysis.title} · {resized}" if resized else analysis.title)
+        for notice in changes:
             st.info(notice)
         load_report_panel(analysis.load_report)
     pages = [st.Page(page_body(show, analysis), title=title, url_path=url_path, default=i == 0)

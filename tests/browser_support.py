@@ -26,10 +26,11 @@ FIRST_RENDER_TIMEOUT_S = 90
 UPLOADER = '[data-testid="stFileUploader"]'
 SIDEBAR = '[data-testid="stSidebar"]'
 IMAGE = '[data-testid="stImage"] img'
+CHART = '[data-testid="stVegaLiteChart"]'  # a Vega-Lite chart (drawn as SVG: its marks are DOM elements)
 NAV_LINK = '[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]'
 # Page title → URL path; the app draws each page in a container keyed "page-<path>" (CSS class st-key-page-<path>).
 PAGE_PATHS = {"Overview": "overview", "Feature maps": "feature-maps", "Subbands": "subbands", "Checks": "checks",
-              "Compare": "compare"}
+              "Filters": "filters", "Compare": "compare"}
 
 
 def page_body(path: str) -> str:
@@ -187,6 +188,21 @@ def wait_for_images(page, scope: str, timeout_s: float = 30) -> None:
         arg=scope,
         timeout=timeout_s * 1000,
     )
+
+
+def wait_for_charts(page, scope: str, timeout_s: float = 30) -> None:
+    """Wait until every Vega-Lite chart inside `scope` has drawn its SVG and every image mark has loaded."""
+    page.wait_for_function(
+        """(scope) => [...document.querySelectorAll(`${scope} [data-testid="stVegaLiteChart"]`)].every(
+               c => c.querySelector('svg') && !c.closest('[data-stale="true"]'))""",
+        arg=scope,
+        timeout=timeout_s * 1000,
+    )
+
+
+def grid_tiles(scope):
+    """The feature grid's tiles (its click targets): the first rect mark's items of the first chart in `scope`."""
+    return scope.locator(CHART).first.locator("svg g.mark-rect.role-mark").first.locator("path")
 
 
 def pick_option(page, scope, label: str, option_prefix: str) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +15,16 @@ import pytest
 import streamlit as st
 import torch
 from PIL import Image
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 from streamlit.util import calc_hash
 
 import wavevis
 from wavevis.export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv
 from wavevis.images import DEFAULT_SAMPLE, sample_image_path
+from wavevis.receptive import unit_field
+from wavevis.records import call_name
+from wavevis.render import channel_order
 from wavevis.wavelets import SUBBAND_LABELS
 from wavevis_app import compute
 
@@ -27,7 +33,7 @@ SMALL = 64  # image side for scenarios that do not need the default 224
 IDENTITY = ["index", "layer", "call", "kind", "type", "channels", "height", "width"]
 # Page title → URL path, as a user reaches each page (/feature-maps, …); the first is the default page.
 PAGES = {"Overview": "overview", "Feature maps": "feature-maps", "Subbands": "subbands", "Checks": "checks",
-         "Compare": "compare"}
+         "Compare": "compare"}  # the Filters page has its own tests (tests/test_app_filters.py)
 
 
 @pytest.fixture(autouse=True)
@@ -108,31 +114,75 @@ def page(at: AppTest, title: str):
     return at.container(key=f"page-{PAGES[title]}")
 
 
-def grid_image(at: AppTest):
-    """The feature grid: the Feature maps page's image captioned 'N of C channels, sorted by …'."""
-    (grid,) = [im for im in page(at, "Feature maps").image if " channels, sorted by " in im.captions[0]]
-    return grid
+def charts(block) -> list[dict]:
+    """The Vega-Lite specs of the charts in a block, each with its top-level data rows under "rows"."""
+    out = []
+    for element in block.get("vega_lite_chart"):
+        spec = json.loads(element.proto.spec)
+        if element.proto.data.data:  # Streamlit ships a chart's top-level data as Arrow
+            spec["rows"] = convert_arrow_bytes_to_pandas_df(element.proto.data.data).to_dict("records")
+        spec["datasets"] = {d.name: convert_arrow_bytes_to_pandas_df(d.data.data).to_dict("records")
+                            for d in element.proto.datasets}  # named datasets, likewise
+        out.append(spec)
+    return out
 
 
+def grid(at: AppTest) -> tuple[list[int], str]:
+    """The Feature maps page's grid: its tiles' channels in tile order, and its caption."""
+    body = page(at, "Feature maps")
+    (spec,) = [c for c in charts(body) if "grid_tiles" in c.get("datasets", {})]
+    (caption,) = [c.value for c in body.caption if " channels, sorted by " in c.value]
+    return [row["channel"] for row in spec["datasets"]["grid_tiles"]], caption
+
+
+def grid_pictures(at: AppTest) -> list[str]:
+    """The grid's tile pictures (PNG data URLs), to tell one analysis's grid from another's."""
+    (spec,) = [c for c in charts(page(at, "Feature maps")) if "grid_tiles" in c.get("datasets", {})]
+    return [row["url"] for row in spec["datasets"]["grid_picture"]]
+
+
+def layer_picker(at: AppTest):
+    """The Feature maps page's layer picker (its key changes with its labels: found by label)."""
+    (select,) = [s for s in page(at, "Feature maps").selectbox if s.label == "Layer (call)"]
+    return select
+
+
+@pytest.mark.slow
 def test_default_page_shows_overview_grids_subbands_and_downloads():
     at = start()
     assert not at.error
-    assert title(at) == f"wavevgg pool=wave-ll wavelet=haar num-classes=7 init=xavierUniform seed=0 · {DEFAULT_SAMPLE} (224×224)"
+    assert title(at) == (f"wavevgg pool=wave-ll wavelet=haar num-classes=7 init=xavierUniform seed=0 · {DEFAULT_SAMPLE} "
+                         "(224×224) · analysed at its own size, 224×224")  # what was done to the image, always
     assert len(at.container(key="page-overview").dataframe) == 1  # the default page, before any navigation
 
     overview = page(at, "Overview")
-    assert len(overview.image) == 1 and overview.image[0].value[0].endswith(".png")  # the depth chart
+    assert not overview.image  # no PNG charts: the depth chart is Vega-Lite
     model = wavevis.build_model("wavevgg", pool="wave-ll", init="xavierUniform", seed=0)
     rows = expected_rows(model, sample_image_path(DEFAULT_SAMPLE), 224)
     assert_table_equals(at, rows)
+    (depth,) = charts(overview)
+    assert len(depth["concat"]) == 6  # one panel per metric, 'discarded' included (wave-ll discards)
+    for metric in ("sum", "dead_fraction", "discarded_fraction_ac"):  # the chart's data are the CSV's numbers
+        shown = [(d["name"], d["value"]) for d in depth["rows"] if d["metric"] == metric]
+        want = [(call_name(wavevis.CallInfo(r["index"], r["layer"], r["call"], r["kind"], r["type"], 0, 0, 0)),
+                 r[metric]) for r in rows if metric != "discarded_fraction_ac" or r["kind"] == "wavepool"]
+        assert [n for n, _ in shown] == [n for n, _ in want]
+        np.testing.assert_allclose([v for _, v in shown], [v for _, v in want], rtol=1e-12)
+    verdict = overview.info[0].value  # the diagnosis names the sidebar's controls, not the CLI's flags
+    assert "**Pool variant = wave-cat** (sidebar)" in verdict and "**Pool variant = max** (sidebar)" in verdict
+    assert "--pool" not in verdict
     assert [b.label for b in at.get("download_button")] == ["Download per-layer CSV", "Download per-channel CSV"]
 
-    grid = grid_image(at)
+    tiles, caption = grid(at)
     assert [b.label for b in at.get("download_button")] == ["Download this grid as PNG"]
-    assert grid.captions[0].startswith("64 of 64 channels, sorted by energy")
-    assert at.selectbox(key="layer").value == 5  # pool1 preselected
+    assert caption.startswith("64 of 64 channels, sorted by energy")
+    assert layer_picker(at).value == 5  # pool1 preselected
+    maps = wavevis.analyze(model, wavevis.load_image(sample_image_path(DEFAULT_SAMPLE), size=224),
+                           keep_maps=True).feature_maps(5)
+    assert tiles == channel_order(maps, "energy", 64)  # tile order from the float maps, independently
+    channel = at.selectbox(key="channel")
+    assert channel.options == [str(c) for c in tiles] and channel.value == tiles[0]  # follows the grid
     assert "each value covers 2×2 input pixels" in page(at, "Feature maps").caption[0].value
-    assert "input image" in [im.captions[0] for im in page(at, "Feature maps").image]
 
     subbands = page(at, "Subbands")
     captions = [im.captions[0] for im in subbands.image]
@@ -166,20 +216,36 @@ def test_pages_share_one_analysis_and_keep_their_picks(monkeypatch):
     at = start(SMALL)
     assert len(calls) == 1
     rows = expected_rows(wavevis.build_model("wavevgg", seed=0), sample_image_path(DEFAULT_SAMPLE), SMALL)
-    page(at, "Feature maps")
-    at.selectbox(key="layer").set_value(10).run()  # pool2
+    layer_picker(at).set_value(10).run()  # pool2
     at.selectbox(key="sort").set_value("index").run()
-    page(at, "Subbands")
-    at.selectbox(key="subband_pool").set_value(19).run()  # pool3
+    at.selectbox(key="channel").set_value(7).run()  # a channel picked in the picker stays picked …
+    assert grid(at)[0][:3] == [0, 1, 2] and at.selectbox(key="channel").value == 7
+    field = unit_field(wavevis.build_model("wavevgg", seed=0),
+                       wavevis.load_image(sample_image_path(DEFAULT_SAMPLE), size=SMALL), 10, 7)
+    (rf,) = [c.value for c in page(at, "Feature maps").caption if "strongest unit" in c.value]
+    top, left, bottom, right = field.box
+    assert rf.startswith(f"Channel 7's strongest unit is {field.unit} of pool2's 16×16 map")
+    assert f"(rows {top}–{bottom - 1}, columns {left}–{right - 1}: {bottom - top}×{right - left} px)" in rf
+    from wavevis.topimages import receptive_field  # the kernel/stride chain's field, the other route
+
+    chain = receptive_field(wavevis.build_model("wavevgg", seed=0), "pool2").box(*field.unit, SMALL, SMALL)
+    assert f"clipped to the image ({chain.bottom - chain.top}×{chain.right - chain.left} px)" in rf
+    (subband_pool,) = [b for b in page(at, "Subbands").selectbox if b.label == "Wavelet pool"]
+    subband_pool.set_value(19).run()  # pool3
     for title in PAGES:
         assert not page(at, title).error, title
     assert_table_equals(at, rows)
-    assert grid_image(at).captions[0].startswith("64 of 128 channels, sorted by index")
-    assert at.selectbox(key="layer").value == 10
+    tiles, caption = grid(at)
+    assert caption.startswith("64 of 128 channels, sorted by index")
+    assert layer_picker(at).value == 10 and at.selectbox(key="channel").value == 7  # … across page changes
+    at.selectbox(key="sort").set_value("energy").run()  # … until the grid changes: then its first tile
+    tiles, _ = grid(at)
+    assert at.selectbox(key="channel").value == tiles[0] and tiles[0] != 7
     assert page(at, "Subbands").markdown[0].value.startswith("**pool3** input: 256 channels of 16×16.")
     assert len(calls) == 1
 
 
+@pytest.mark.slow
 def test_compare_page_runs_a_second_configuration_on_the_same_image():
     at = start(SMALL)
     page(at, "Compare")
@@ -203,22 +269,38 @@ def test_compare_page_runs_a_second_configuration_on_the_same_image():
             [100 * e / sum(energies) for e in energies], abs=0.05)
 
 
+@pytest.mark.slow
 def test_uploaded_image_replaces_the_sample_and_a_broken_one_keeps_it():
     at = start(SMALL)
     model = wavevis.build_model("wavevgg", seed=0)
     sample_rows = expected_rows(model, sample_image_path(DEFAULT_SAMPLE), SMALL)
     assert_table_equals(at, sample_rows)
-    before_grid = grid_image(at).value
+    before_grid = grid_pictures(at)
 
     data = png(1)
     at.file_uploader(key="image").set_value(("blocks.png", data, "image/png")).run()
     assert not at.exception and not at.error
-    assert title(at).endswith("· blocks.png (64×64)")
+    assert title(at).endswith("· blocks.png (64×64) · analysed at its own size, 64×64")
     assert at.selectbox(key="sample").disabled
     upload_rows = expected_rows(model, data, SMALL)
     assert_table_equals(at, upload_rows)
     assert [r["sum"] for r in upload_rows] != [r["sum"] for r in sample_rows]
-    assert grid_image(at).value != before_grid
+    assert grid_pictures(at) != before_grid
+
+    wide = io.BytesIO()  # 96×64: squashed to a square by default, its ratio kept on request
+    Image.fromarray(np.kron(np.random.default_rng(4).integers(0, 256, (16, 24, 3), dtype=np.uint8),
+                            np.ones((4, 4, 1), dtype=np.uint8))).save(wide, format="PNG")
+    at.file_uploader(key="image").set_value(("wide.png", wide.getvalue(), "image/png")).run()
+    assert title(at).endswith("· wide.png (64×64) · squashed from 96×64 to 64×64: aspect ratio 1.50 → 1.00 "
+                              "(keep the aspect ratio to avoid this)")
+    at.checkbox(key="keep_aspect").check().run()
+    assert title(at).endswith("· wide.png (96×64) · analysed at its own size, 96×64")
+    assert_table_equals(at, expected_rows(model, wide.getvalue(), 0))  # short side 64 = its own size
+    at.number_input(key="size").set_value(32).run()
+    assert title(at).endswith("· wide.png (48×32) · shrunk from 96×64 to 48×32 (aspect ratio kept, short side 32)")
+    at.checkbox(key="keep_aspect").uncheck()
+    at.number_input(key="size").set_value(SMALL)
+    at.file_uploader(key="image").set_value(("blocks.png", data, "image/png")).run()
 
     at.file_uploader(key="image").set_value(("broken.png", b"this is not a picture", "image/png")).run()
     assert not at.exception
@@ -230,47 +312,55 @@ def test_uploaded_image_replaces_the_sample_and_a_broken_one_keeps_it():
 @pytest.mark.slow
 def test_pool_variants_and_layer_switch():
     at = start(SMALL)
+    page(at, "Feature maps")
+    layer_picker(at).set_value(10).run()  # pool2 of wave-ll: 128 channels
+    assert layer_picker(at).options[10] == "10 · pool2 · wavepool · 128×16×16"
     at.selectbox(key="pool").set_value("wave-cat").run()
     assert not at.exception and not at.error
     assert title(at).startswith("wavevgg pool=wave-cat wavelet=haar ")
     assert_table_equals(at, expected_rows(wavevis.build_model("wavevgg", pool="wave-cat", seed=0),
                                           sample_image_path(DEFAULT_SAMPLE), SMALL))
-    layers = page(at, "Feature maps").selectbox(key="layer").options
-    assert [o for o in layers if "pool" in o.split(" · ")[1]] == [
+    picker = layer_picker(at)  # a new widget with the new shapes, the pick kept (issue 14: stale labels)
+    assert [o for o in picker.options if "pool" in o.split(" · ")[1]] == [
         " 5 · pool1 · wavepool · 256×32×32", "10 · pool2 · wavepool · 512×16×16",
         "19 · pool3 · wavepool · 1024×8×8", "22 · avgpool · pool · 512×1×1"]
+    assert picker.value == 10
     subbands = page(at, "Subbands")
-    assert [o.split(" · ")[1] for o in subbands.selectbox(key="subband_pool").options] == ["pool1", "pool2", "pool3"]
+    (pools,) = [b for b in subbands.selectbox if b.label == "Wavelet pool"]
+    assert [o.split(" · ")[1] for o in pools.options] == ["pool1", "pool2", "pool3"]
     assert "nothing is discarded" in subbands.markdown[0].value
+    assert "No 'discarded at pool' panel: every wavelet pool passes all four bands on" in [
+        c.value for c in page(at, "Overview").caption][-1]
+    assert len(charts(page(at, "Overview"))[0]["concat"]) == 5  # no empty 'discarded' axes
 
-    before = grid_image(at)
-    at.selectbox(key="layer").set_value(10).run()  # pool2
+    before = grid_pictures(at)
+    layer_picker(at).set_value(19).run()  # pool3
     assert not at.exception
-    after = grid_image(at)
-    assert after.value != before.value
-    assert after.captions[0].startswith("64 of 512 channels")
-    assert page(at, "Feature maps").caption[0].value.startswith("pool2 (WavePool2d): 512 channels of 16×16; "
-                                                               "each value covers 4×4 input pixels")
+    assert grid_pictures(at) != before
+    assert grid(at)[1].startswith("64 of 1024 channels")
+    assert page(at, "Feature maps").caption[0].value.startswith("pool3 (WavePool2d): 1024 channels of 8×8; "
+                                                               "each value covers 8×8 input pixels")
     at.selectbox(key="sort").set_value("index").run()
-    assert grid_image(at).captions[0].startswith("64 of 512 channels, sorted by index (tile order "
-                                                 "left→right, top→bottom: 0, 1, 2,")
-    at.selectbox(key="layer").set_value(0).run()  # conv0: 3 channels
-    assert grid_image(at).captions[0].startswith("3 of 3 channels")
-    at.selectbox(key="layer").set_value(20).run()  # conv4_1: k = 64 again, not clamped to 3 by conv0
-    assert grid_image(at).captions[0].startswith("64 of 512 channels")
-    at.selectbox(key="layer").set_value(22).run()  # avgpool: 1×1, no grid
+    assert grid(at)[0][:3] == [0, 1, 2]
+    layer_picker(at).set_value(0).run()  # conv0: 3 channels
+    assert grid(at)[1].startswith("3 of 3 channels")
+    layer_picker(at).set_value(20).run()  # conv4_1: k = 64 again, not clamped to 3 by conv0
+    assert grid(at)[1].startswith("64 of 512 channels")
+    layer_picker(at).set_value(22).run()  # avgpool: 1×1, no grid
     assert any("no spatial extent" in i.value for i in at.info)
 
     at.selectbox(key="pool").set_value("max").run()
     assert not at.exception and not at.error
     assert_table_equals(at, expected_rows(wavevis.build_model("wavevgg", pool="max", seed=0),
                                           sample_image_path(DEFAULT_SAMPLE), SMALL))
-    layers = page(at, "Feature maps").selectbox(key="layer").options
+    layers = layer_picker(at).options
     assert [o.split(" · ")[1:3] for o in layers if "pool" in o.split(" · ")[1]] == [
         ["pool1", "pool"], ["pool2", "pool"], ["pool3", "pool"], ["avgpool", "pool"]]
     assert any("no wavelet pools" in i.value for i in page(at, "Subbands").info)
+    assert "this model has no wavelet pools" in [c.value for c in page(at, "Overview").caption][-1]
 
 
+@pytest.mark.slow
 def test_checkpoint_upload_then_wrong_ones_keep_the_last_analysis_then_a_good_one_again():
     at = start(SMALL)
     image = sample_image_path(DEFAULT_SAMPLE)
@@ -284,7 +374,7 @@ def test_checkpoint_upload_then_wrong_ones_keep_the_last_analysis_then_a_good_on
     assert " weights=seed5.pt · " in title(at)
     assert_table_equals(at, seed5)
     assert any("no problems found" in m.value for m in at.sidebar.markdown)
-    seed5_grid = grid_image(at).value
+    seed5_grid = grid_pictures(at)
 
     wrong = [
         ("junk.pt", np.random.default_rng(0).bytes(3000), "not a PyTorch (.pt/.pth) or safetensors checkpoint"),
@@ -298,12 +388,68 @@ def test_checkpoint_upload_then_wrong_ones_keep_the_last_analysis_then_a_good_on
                    for c in at.caption), name
         assert " weights=seed5.pt · " in title(at)
         assert_table_equals(at, seed5)
-        assert grid_image(at).value == seed5_grid
+        assert grid_pictures(at) == seed5_grid
 
     at.file_uploader(key="ckpt").set_value(("seed7.pt", checkpoint(seed=7), "application/octet-stream")).run()
     assert not at.exception and not at.error
     assert " weights=seed7.pt · " in title(at)
     assert_table_equals(at, expected_rows(wavevis.build_model("wavevgg", seed=7), image, SMALL))
+
+
+def test_a_broken_pool_gets_true_pictures_words_and_counts():
+    """pool1's LH filter a copy of LL (issue 14): no rebuild, captions from the numbers, every check counted."""
+    broken = wavevis.build_model("wavevgg", seed=0)
+    with torch.no_grad():
+        broken.pool1.LH.weight.copy_(broken.pool1.LL.weight)
+    buf = io.BytesIO()
+    torch.save(broken.state_dict(), buf)
+    at = start(SMALL)
+    at.radio(key="weights_source").set_value("Upload checkpoint").run()
+    at.file_uploader(key="ckpt").set_value(("lh_is_ll.pt", buf.getvalue(), "application/octet-stream")).run()
+    assert not at.exception and " weights=lh_is_ll.pt · " in title(at)
+
+    checks = page(at, "Checks")
+    failed = [c for c in wavevis.check_pools(broken) if not c.passed]
+    (summary,) = [e.value for e in checks.error]
+    assert summary.startswith(f"{len(failed)} of 21 checks failed on pool1; {21 - len(failed) - 1} passed. "
+                              "1 could not run: labels on pool1")  # 21, as for the healthy model
+    table = checks.dataframe[0].value
+    assert len(table) == 21 and table[table["check"] == "labels"]["passed"].tolist() == ["— not run", "✓", "✓"]
+
+    subbands = page(at, "Subbands")
+    captions = [im.captions[0] for im in subbands.image]
+    assert len(captions) == 4 and "rebuilt from all four bands" not in captions  # no inverse exists: no rebuild
+    assert any(i.value.startswith("No rebuild for pool1: its checks fail") for i in subbands.info)
+    row = expected_rows(broken, sample_image_path(DEFAULT_SAMPLE), SMALL)[5]
+    energies = [row[f"in_{b}_energy"] for b in ("ll", "lh", "hl", "hh")]
+    assert energies[0] == pytest.approx(energies[1], rel=1e-6)  # LL and LH: the same filter, the same energy
+    (caption,) = [c.value for c in subbands.caption if c.value.startswith("|band| magnitudes")]
+    assert "LL and LH hold about the same energy" in caption and "far larger" not in caption
+
+
+@pytest.mark.slow
+def test_a_model_file_in_the_sidebar_only_with_allow_code(monkeypatch, tmp_path):
+    at = start(SMALL)
+    assert "Model file…" not in at.selectbox(key="model").options
+    assert any("--allow-code" in c.value for c in at.sidebar.caption)  # the UI says why and how
+    monkeypatch.setattr(sys, "argv", ["app.py", "--allow-code"])
+    at = start(SMALL)
+    at.selectbox(key="model").set_value("Model file…").run()
+    assert any("runs its Python code" in w.value for w in at.sidebar.warning)
+    source = (
+        "import torch.nn as nn\n"
+        "class Tiny(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 4, 3)\n"
+        "        self.act = nn.ReLU()\n"
+        "    def forward(self, x):\n"
+        "        return self.act(self.conv(x))\n"
+    )
+    at.file_uploader(key="model_file").set_value(("tiny.py", source.encode(), "text/x-python")).run()
+    at.text_input(key="model_name").input("Tiny").run()
+    assert not at.exception and not at.error
+    assert [r["layer"] for r in page(at, "Overview").dataframe[0].value.to_dict("records")] == ["conv", "act"]
 
 
 def _parse(text: str) -> list[dict[str, str]]:

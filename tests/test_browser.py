@@ -15,9 +15,9 @@ from PIL import Image
 
 import wavevis
 from browser_support import (
-    FIRST_RENDER_TIMEOUT_S, IMAGE, NAV_LINK, PAGE_PATHS, chromium_missing_reason, download, download_csv,
-    launch_chromium, new_page, open_app, open_page, page_body, pick_option, streamlit_server, upload_image,
-    wait_for_analysis, wait_for_images, wait_until_idle,
+    CHART, FIRST_RENDER_TIMEOUT_S, IMAGE, NAV_LINK, PAGE_PATHS, SIDEBAR, chromium_missing_reason, download,
+    download_csv, grid_tiles, launch_chromium, new_page, open_app, open_page, page_body, pick_option,
+    streamlit_server, upload_image, wait_for_analysis, wait_for_charts, wait_for_images, wait_until_idle,
 )
 from wavevis.export import CHANNEL_COLUMNS, LAYER_COLUMNS
 
@@ -87,23 +87,34 @@ def test_pages_upload_csv_and_screenshots(browser, server, tmp_path):
 
     def shoot(name: str) -> None:
         wait_for_images(page, '[data-testid="stMain"]')  # pictures in, not their empty frames
+        wait_for_charts(page, '[data-testid="stMain"]')
         shots[name] = tmp_path / f"{name}.png"
         page.screenshot(path=shots[name])
 
     try:
         open_app(page, server)
-        assert page.locator(NAV_LINK).all_inner_texts() == ["Overview", "Feature maps", "Subbands", "Checks", "Compare"]
+        assert page.locator(NAV_LINK).all_inner_texts() == list(PAGE_PATHS)
         image = write_png(tmp_path / "browser_upload.png", seed=11)
         upload_image(page, image)
         wait_for_analysis(page, image.name)
         wait_until_idle(page)  # screenshots of the finished run, not of stale leftovers
         shoot("overview")
 
+        assert page.locator('[data-testid="stAppDeployButton"]').count() == 0  # no Deploy button (toolbarMode)
         body = open_page(page, "Feature maps")
-        grid = body.locator(IMAGE).first
-        grid.wait_for(state="visible")
-        assert grid.evaluate("img => img.complete && img.naturalWidth > 0")
+        tiles = grid_tiles(body)
+        tiles.first.wait_for(state="visible")
+        assert tiles.count() == 64
         assert "each value covers 2×2 input pixels" in body.inner_text()
+        picker = body.locator('[data-testid="stSelectbox"]').filter(has_text="Channel (follows the grid)").locator("input")
+        numbers = body.locator(CHART).first.evaluate(  # the numbers drawn on the tiles, in tile order
+            "c => [...c.querySelector('g.mark-text').querySelectorAll('text')].map(t => t.textContent)")
+        assert len(numbers) == 64
+        assert picker.input_value() == numbers[0]  # the picker starts at the first tile
+        tiles.nth(5).click()  # a click on the sixth tile picks its channel below
+        page.wait_for_function("([el, v]) => el.value === v", arg=[picker.element_handle(), numbers[5]])
+        wait_until_idle(page)
+        body.get_by_text(f"channel {numbers[5]}").first.wait_for()
         shoot("feature_maps")
         grid_png = Image.open(io.BytesIO(download(page, "Download this grid as PNG")))
         assert grid_png.format == "PNG" and grid_png.size == (8 * 113 - 1, 8 * 113 - 1)  # 64 tiles of 112², 1 px pads
@@ -188,3 +199,172 @@ def test_two_sessions_analysing_different_images_at_once_get_their_own_numbers(b
     for text, image in zip(texts, images):
         assert_csv_matches_api(text, image)
     assert texts[0] != texts[1]
+
+
+def checkpoint_lh_is_ll(path: Path) -> Path:
+    """A wavevgg checkpoint whose pool1 LH filter is a copy of LL (no inverse exists)."""
+    import torch
+
+    model = wavevis.build_model("wavevgg", seed=0)
+    with torch.no_grad():
+        model.pool1.LH.weight.copy_(model.pool1.LL.weight)
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def axis_labels(chart) -> list[str]:
+    """The text of every x-axis label of a Vega-Lite chart (SVG), in drawing order."""
+    return chart.evaluate("""c => [...c.querySelectorAll('g.role-axis-label text')].map(t => t.textContent)""")
+
+
+@pytest.mark.slow
+def test_issue14_charts_labels_aspect_and_screenshots(browser, server, tmp_path):
+    """Points 1, 2, 7, 10 in a real browser at 1440×900: full axis labels, hover values, fresh picker labels after a
+    pool-variant change, no empty 'discarded' panel, keep-aspect and what was done to the image."""
+    page = new_page(browser, width=1440, height=900)
+    shots = []
+
+    def shoot(name: str) -> None:
+        wait_until_idle(page)
+        wait_for_images(page, '[data-testid="stMain"]')
+        wait_for_charts(page, '[data-testid="stMain"]')
+        shots.append(tmp_path / f"issue14_{name}.png")
+        page.screenshot(path=shots[-1])
+
+    try:
+        open_app(page, server)
+        body = page.locator(page_body(PAGE_PATHS["Overview"]))
+        chart = body.locator(CHART).first
+        labels = axis_labels(chart)
+        for name in ("conv1_1", "relu#9", "conv4_1", "avgpool"):  # whole names, not "nv1_1"
+            assert name in labels
+        assert body.get_by_text("Pool variant = wave-cat").count() == 1 and "--pool" not in body.inner_text()
+        point = chart.locator("g.mark-symbol path").first  # hover a point: its values show
+        point.hover()
+        tooltip = page.locator("#vg-tooltip-element")
+        tooltip.wait_for(state="visible")
+        assert "call" in tooltip.inner_text() and "activation sum" in tooltip.inner_text()
+        shoot("overview")
+
+        body = open_page(page, "Feature maps")
+        pick_option(page, body, "Layer (call)", "10 · pool2 ·")
+        body.get_by_text("each value covers 4×4 input pixels").wait_for()
+        shoot("feature_maps")
+        sidebar = page.locator(SIDEBAR)
+        pick_option(page, sidebar, "Pool variant", "wave-cat")
+        body.get_by_text("512 channels of 56×56").wait_for(timeout=120_000)  # the caption of the new pool2
+        wait_until_idle(page)
+        layer = body.locator('[data-testid="stSelectbox"]').filter(has_text="Layer (call)").locator("input")
+        assert layer.input_value() == "10 · pool2 · wavepool · 512×56×56"  # not the old 128×56×56
+        layer.click()
+        options = page.get_by_role("option").all_inner_texts()
+        page.keyboard.press("Escape")
+        assert "5 · pool1 · wavepool · 256×112×112" in options and not any("64×112×112" in o and "pool1" in o
+                                                                           for o in options)
+        body = open_page(page, "Overview")
+        body.get_by_text("No 'discarded at pool' panel").wait_for()
+        titles = body.locator(CHART).first.evaluate(
+            "c => [...c.querySelectorAll('g.role-axis-title text')].map(t => t.textContent)")
+        assert not any("discarded" in t for t in titles) and any("dead channels" in t for t in titles)
+        shoot("overview_wave_cat")
+        pick_option(page, sidebar, "Pool variant", "wave-ll")
+
+        wide = tmp_path / "wide.png"
+        Image.fromarray(np.random.default_rng(5).integers(0, 256, (200, 320, 3), dtype=np.uint8)).save(wide)
+        upload_image(page, wide)
+        page.get_by_text("squashed from 320×200 to 224×224").wait_for(timeout=120_000)
+        sidebar.get_by_text("Keep aspect ratio (short side = Size)").click()
+        page.get_by_text("wide.png (358×224) · enlarged from 320×200 to 358×224 (aspect ratio kept, short side 224)"
+                         ).wait_for(timeout=120_000)
+        wait_until_idle(page)
+        shoot("keep_aspect")
+    finally:
+        page.context.close()
+        SCREENSHOTS.mkdir(exist_ok=True)
+        for path in shots:
+            shutil.copy(path, SCREENSHOTS / path.name)
+
+
+@pytest.mark.slow
+def test_issue14_broken_pool_pictures_words_and_counts(browser, server, tmp_path):
+    """Point 8: a checkpoint whose pool1 LH equals LL — counted checks, no false rebuild, captions from the numbers."""
+    page = new_page(browser, width=1440, height=900)
+    shots = []
+    try:
+        open_app(page, server)
+        sidebar = page.locator(SIDEBAR)
+        sidebar.get_by_text("Upload checkpoint").click()
+        ckpt = checkpoint_lh_is_ll(tmp_path / "lh_is_ll.pt")
+        sidebar.locator('[data-testid="stFileUploader"]').filter(has_text="Checkpoint").locator(
+            'input[type="file"]').set_input_files(str(ckpt))
+        page.get_by_text("weights=lh_is_ll.pt").first.wait_for(timeout=120_000)
+        wait_until_idle(page)
+        body = open_page(page, "Checks")
+        text = body.inner_text()
+        assert "of 21 checks failed on pool1" in text and "1 could not run: labels on pool1" in text
+        shots.append(tmp_path / "issue14_checks_broken.png")
+        page.screenshot(path=shots[-1])
+        body = open_page(page, "Subbands")
+        body.get_by_text("No rebuild for pool1: its checks fail").wait_for()
+        assert "LL and LH hold about the same energy" in body.inner_text()
+        assert body.get_by_text("rebuilt from all four bands").count() == 0
+        wait_for_images(page, '[data-testid="stMain"]')
+        shots.append(tmp_path / "issue14_subbands_broken.png")
+        page.screenshot(path=shots[-1])
+    finally:
+        page.context.close()
+        SCREENSHOTS.mkdir(exist_ok=True)
+        for path in shots:
+            shutil.copy(path, SCREENSHOTS / path.name)
+
+
+TINY_MODEL = """import torch.nn as nn
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.conv(x))
+"""
+
+
+@pytest.mark.slow
+def test_issue14_model_file_only_with_allow_code(browser, tmp_path):
+    """Point 9: the sidebar takes a model file only when the server was started with --allow-code, and says so."""
+    model_file = tmp_path / "tiny.py"
+    model_file.write_text(TINY_MODEL)
+    with streamlit_server(tmp_path / "plain.log") as url:
+        page = new_page(browser, width=1440, height=900)
+        try:
+            open_app(page, url)
+            sidebar = page.locator(SIDEBAR)
+            assert "--allow-code" in sidebar.inner_text()
+            sidebar.locator('[data-testid="stSelectbox"]').filter(has_text="Model").first.locator("input").click()
+            assert "Model file…" not in page.get_by_role("option").all_inner_texts()
+        finally:
+            page.context.close()
+    with streamlit_server(tmp_path / "code.log", "--allow-code") as url:
+        page = new_page(browser, width=1440, height=900)
+        try:
+            open_app(page, url)
+            sidebar = page.locator(SIDEBAR)
+            pick_option(page, sidebar, "Model", "Model file…")
+            sidebar.get_by_text("runs its Python code on this server").wait_for()
+            sidebar.locator('[data-testid="stFileUploader"]').filter(has_text="Model file (.py)").locator(
+                'input[type="file"]').set_input_files(str(model_file))
+            name = sidebar.locator('[data-testid="stTextInput"]').filter(has_text="Class or factory").locator("input")
+            name.fill("Tiny")
+            name.press("Enter")
+            page.get_by_text(":Tiny").first.wait_for(timeout=120_000)
+            wait_until_idle(page)
+            table = page.locator(f'{page_body(PAGE_PATHS["Overview"])} [data-testid="stDataFrame"]')
+            table.wait_for()
+            page.screenshot(path=tmp_path / "issue14_allow_code.png")
+        finally:
+            page.context.close()
+    SCREENSHOTS.mkdir(exist_ok=True)
+    shutil.copy(tmp_path / "issue14_allow_code.png", SCREENSHOTS / "issue14_allow_code.png")

@@ -433,3 +433,13 @@ def test_ctrl_c_during_start_up_prints_one_line(entry):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert (proc.returncode, out, err) == (130, "", "error: interrupted\n")
+
+def test_keep_aspect_keeps_the_ratio(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (40, 80, 3), dtype=np.uint8)).save(path)
+    code, _, err = run(["stats", str(path), "--size", "32", "--keep-aspect", "--out", str(tmp_path / "l.csv")])
+    assert code == 0, err
+    conv0 = read(tmp_path / "l.csv")[0]
+    assert (conv0["height"], conv0["width"]) == ("32", "64")  # 80×40 → short side 32: 64×32
+    code, _, err = run(["stats", str(path), "--size", "32", "--out", str(tmp_path / "s.csv")])
+    assert (read(tmp_path / "s.csv")[0]["height"], read(tmp_path / "s.csv")[0]["width"]) == ("32", "32")

@@ -520,3 +520,33 @@ def test_a_16_bit_image_decodes_within_its_budget():
     assert done.returncode == 0, done.stderr
     peak = int(done.stdout)
     assert peak < 1.25 * decode_bytes("I;16", 4000, 4000), f"{peak / 2**20:.0f} MB"
+
+# -- keeping the aspect ratio -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size, expected", [((720, 477), (338, 224)), ((477, 720), (224, 338)), ((300, 300), (224, 224)),
+                                            ((100, 50), (448, 224))])
+def test_keep_aspect_makes_the_short_side_size(size, expected) -> None:
+    from wavevis.images import resized_size
+
+    # By hand: 720 · 224 / 477 = 338.1 → 338; 100 · 224 / 50 = 448.
+    assert resized_size(*size, 224, keep_aspect=True) == expected
+    assert resized_size(*size, 224) == (224, 224)
+    assert resized_size(*size, 0, keep_aspect=True) == size
+    image = Image.fromarray(_noise(size[0], size[1], seed=1))
+    x = load_image(image, size=224, keep_aspect=True)
+    assert tuple(x.shape) == (1, 3, expected[1], expected[0])
+    # The same pixels as Pillow's own bicubic resize to that size (independent of resized_size).
+    reference = np.asarray(image.resize(expected, Image.Resampling.BICUBIC), np.float32) / 255
+    np.testing.assert_allclose(x[0].numpy().transpose(1, 2, 0), (reference - MEAN) / STD, rtol=0, atol=1e-5)
+
+
+def test_resize_note_says_what_was_done() -> None:
+    from wavevis.images import resize_note
+
+    assert resize_note((720, 477), (224, 224)) == (
+        "squashed from 720×477 to 224×224: aspect ratio 1.51 → 1.00 (keep the aspect ratio to avoid this)")
+    assert resize_note((720, 477), (338, 224), keep_aspect=True) == (
+        "shrunk from 720×477 to 338×224 (aspect ratio kept, short side 224)")
+    assert resize_note((100, 100), (224, 224)) == "enlarged from 100×100 to 224×224 (aspect ratio kept, short side 224)"
+    assert resize_note((301, 173), (301, 173)) == "analysed at its own size, 301×173"

@@ -87,3 +87,30 @@ def test_file_stamp_changes_with_the_file(tmp_path):
     os.utime(path, ns=(1, 10**18))
     assert file_stamp(str(path)) == f"{path}:5:{10**18}"
     assert file_stamp(str(tmp_path / "missing.pt")) == str(tmp_path / "missing.pt")
+
+
+def test_allow_code_is_off_unless_asked_for():
+    assert parse_launch([]).allow_code is False
+    assert parse_launch(["--model", "n.py:N"]).allow_code is False
+    assert parse_launch(["--allow-code"]) == LaunchOptions(None, None, True)
+
+
+def test_make_run_passes_its_args_to_the_app():
+    """`make run ARGS="…"` ends in `streamlit run app.py -- …` (a dry run: nothing is installed or started)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parent.parent
+
+    def streamlit_line(*args: str) -> str:
+        out = subprocess.run(["make", "-n", "-s", "-C", str(root), "run", *args], capture_output=True, text=True,
+                             check=True).stdout
+        (line,) = [l for l in out.splitlines() if "streamlit run" in l]
+        return line
+
+    assert streamlit_line('ARGS=--model net.py:Net --weights w.pt --allow-code').endswith(
+        "-m streamlit run app.py -- --model net.py:Net --weights w.pt --allow-code")
+    assert streamlit_line().endswith("-m streamlit run app.py")

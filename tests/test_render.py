@@ -1,24 +1,23 @@
-"""Render helpers: grids and colour lookups with exact pixel values, channel orders, rebuilds, PNG, charts."""
+"""Render helpers: grids and colour lookups with exact pixel values, channel orders, rebuilds, PNG, overlays."""
 
 from __future__ import annotations
 
 import io
-import sys
 
 import matplotlib
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
 from PIL import Image
 
 import wavevis
 from wavevis.pooling import create_pool, wavelet_pool_subbands
 from wavevis.render import (
-    SORTS, channel_figure, channel_order, colorize, depth_figure, depth_png, feature_grid, figure_png, grid_layout,
-    png_bytes, reconstructions,
+    SORTS, channel_order, colorize, colormap_colors, draw_box, feature_grid, feature_tiles, grid_layout, overlay,
+    png_bytes, reconstructions, stats_order, upsample,
 )
+from wavevis.stats import map_stats
 from wavevis.wavelets import Subbands, dwt2
 
 WHITE = (255, 255, 255)
@@ -255,77 +254,89 @@ def test_png_bytes_decode_back_identical(shape):
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), image)
 
 
-# -- depth chart -------------------------------------------------------------------------------
+# -- diverging colormaps are centred at 0 -----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def depth_rows() -> list[dict]:
-    model = wavevis.build_model("wavevgg", seed=0)
-    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    return wavevis.analyze(model, x).rows()
+def test_diverging_colormap_puts_zero_in_the_middle():
+    values = np.array([[[-1.0, 0.0], [1.0, 3.0]]], dtype=np.float32)
+    # Centred: the range is −3 … 3, so 0 → 127.5 → 127, −1 → 85, 1 → 170, 3 → 255 (gray keeps the index visible).
+    grid = feature_grid(values, cmap="gray", pad=0, center=True)
+    assert rgb(grid) == [[gray(85), gray(127)], [gray(170), gray(255)]]
+    tiles, lo, hi = feature_tiles(values, cmap="RdBu_r")
+    assert lo.tolist() == [-3.0] and hi.tolist() == [3.0]  # RdBu_r is diverging: centred by default
+    white = matplotlib.colormaps["RdBu_r"](np.array([127]), bytes=True)[0, :3]
+    np.testing.assert_allclose(tiles[0, 0, 1].astype(int), white.astype(int), atol=1)  # 0 gets the middle colour
+    _, lo, hi = feature_tiles(values, cmap="viridis")
+    assert lo.tolist() == [-1.0] and hi.tolist() == [3.0]  # sequential: its own min … max
 
 
-def _pyplot_figures() -> list[int] | None:
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    return None if pyplot is None else pyplot.get_fignums()
+def test_centred_layer_scale_uses_the_largest_magnitude_of_the_layer():
+    values = np.stack([np.full((2, 2), -2.0), np.full((2, 2), 0.5)]).astype(np.float32)
+    _, lo, hi = feature_tiles(values, scale="layer", cmap="coolwarm")
+    assert lo.tolist() == [-2.0, -2.0] and hi.tolist() == [2.0, 2.0]
+    flat = feature_grid(np.zeros((1, 2, 2)), cmap="gray", pad=0, center=True)
+    assert (flat == 127).all()  # a flat tile shows the colour of 0
 
 
-@pytest.mark.parametrize("labels", [["wave-ll"], ["wave-ll", "other"]])
-def test_depth_figure_builds_without_pyplot(depth_rows, labels):
-    before = _pyplot_figures()
-    series = {label: depth_rows for label in labels}
-    fig = depth_figure(series)
-    assert isinstance(fig, Figure)
-    assert fig.canvas.manager is None  # not registered with pyplot
-    assert _pyplot_figures() == before
-
-    panels = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in panels] == [
-        "activation sum", "mean |a|", "dead fraction", "zero fraction", "detail fraction (AC)",
-        "discarded at pool (AC)",
-    ]
-    pools = [i for i, r in enumerate(depth_rows) if r["kind"] in ("pool", "wavepool")]
-    conv = [i for i, r in enumerate(depth_rows) if r["kind"] == "conv"]
-    first = panels[0]
-    dashed = [line for line in first.lines if line.get_linestyle() == "--"]
-    assert sorted(line.get_xdata()[0] for line in dashed) == pools
-    series_lines = [line for line in first.lines if line.get_linestyle() != "--"]
-    assert len(series_lines) == 3 * len(labels)  # conv / activation / pool per series
-    np.testing.assert_array_equal(series_lines[0].get_xdata(), conv)
-    np.testing.assert_allclose(series_lines[0].get_ydata(), [depth_rows[i]["sum"] for i in conv])
-    bars = panels[-1].patches
-    assert len(bars) == len(depth_rows) * len(labels)
-    legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    if len(labels) == 1:
-        assert legend == ["conv output", "activation", "pool"]
-    else:
-        assert legend[0] == "wave-ll · conv output" and "other · pool" in legend
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=40)
-    assert buf.getvalue()[:4] == b"\x89PNG"
+def test_feature_tiles_are_the_grid_tiles():
+    maps = torch.randn(5, 6, 7, generator=torch.Generator().manual_seed(1))
+    tiles, _, _ = feature_tiles(maps, [4, 1, 3], cmap="magma")
+    grid = feature_grid(maps, [4, 1, 3], cmap="magma", pad=1, columns=3)
+    assert tiles.shape == (3, 6, 7, 3)
+    for i in range(3):
+        np.testing.assert_array_equal(grid[:, i * 8 : i * 8 + 7], tiles[i])
 
 
-def test_depth_png_is_the_chart_at_96_dpi(depth_rows):
-    image = Image.open(io.BytesIO(depth_png({"wave-ll": depth_rows})))
-    assert image.format == "PNG"
-    assert image.size == (12 * 96, int(8.5 * 96))  # 12 in wide; 3 rows of panels: 3 · 2.5 in + 1 in high
+def test_colormap_colors_are_the_lookup_ends():
+    assert colormap_colors("gray", 3) == ["#000000", "#808080", "#ffffff"]  # index round(127.5) = 128
+    assert colormap_colors("viridis", 2) == ["#440154", "#fde725"]
 
 
-# -- one channel -------------------------------------------------------------------------------
+# -- channel order from statistics ------------------------------------------------------------------
 
 
-def test_channel_figure_shows_the_values_with_a_colour_bar_and_no_ticks():
-    before = _pyplot_figures()
-    values = np.arange(12, dtype=np.float32).reshape(3, 4)
-    fig = channel_figure(values, "conv0 channel 2", "magma")
-    assert fig.canvas.manager is None and _pyplot_figures() == before  # made without pyplot
-    image_ax, bar_ax = fig.axes
-    assert image_ax.get_title() == "conv0 channel 2"
-    assert list(image_ax.get_xticks()) == [] and list(image_ax.get_yticks()) == []
-    (shown,) = image_ax.get_images()
-    np.testing.assert_array_equal(shown.get_array(), values)
-    assert shown.get_cmap().name == "magma" and shown.get_clim() == (0.0, 11.0)
-    assert bar_ax.get_ylim() == (0.0, 11.0)  # the colour bar spans the values
-    image = Image.open(io.BytesIO(figure_png(fig, dpi=50)))
-    assert image.size == (210, 180)  # 4.2 × 3.6 in at 50 dpi
+@pytest.mark.parametrize("sort", SORTS)
+def test_stats_order_equals_channel_order_of_the_maps(sort, four_channels):
+    gen = torch.Generator().manual_seed(3)
+    maps = torch.randn(12, 9, 8, generator=gen)
+    maps[5] = -maps[5].abs()
+    for m in (maps, four_channels):
+        stats = map_stats(m)
+        assert stats_order(stats, sort) == channel_order(m, sort)
+        assert stats_order(stats, sort, top_k=2) == channel_order(m, sort, top_k=2)
+
+
+# -- overlays -------------------------------------------------------------------------------------
+
+
+def test_upsample_is_bilinear_and_overlay_blends():
+    up = upsample(np.array([[0.0, 4.0]]), 1, 4)
+    # align_corners=False: output x at (i + 0.5)/2 − 0.5 = −0.25, 0.25, 0.75, 1.25 → clamped 0, 0.25·4, 0.75·4, 4.
+    np.testing.assert_allclose(up, [[0.0, 1.0, 3.0, 4.0]])
+    image = np.full((1, 4, 3), 100, dtype=np.uint8)
+    out = overlay(image, np.array([[0.0, 4.0]]), "gray", alpha=0.5)
+    # gray lookup of 0, 1, 3, 4 on 0..4: 0, 63, 191, 255; blended half with 100.
+    assert rgb(out) == [[gray(50), gray(82), gray(146), gray(178)]]
+    assert (overlay(image, np.zeros((2, 2)), alpha=0.0) == image).all()
+    with pytest.raises(ValueError, match="alpha"):
+        overlay(image, np.zeros((2, 2)), alpha=2.0)
+
+
+def test_draw_box_outlines_exactly_the_box():
+    image = np.zeros((6, 7, 3), dtype=np.uint8)
+    out = draw_box(image, (1, 2, 5, 6), color=(9, 9, 9), thickness=1)
+    mask = (out == 9).all(axis=2)
+    expected = np.zeros((6, 7), dtype=bool)
+    expected[1, 2:6] = expected[4, 2:6] = expected[1:5, 2] = expected[1:5, 5] = True
+    np.testing.assert_array_equal(mask, expected)
+    assert (image == 0).all()  # the input is not changed
+    np.testing.assert_array_equal(draw_box(image, (-3, -3, 20, 20), thickness=1)[0, 0], (255, 43, 43))  # clipped
+
+
+def test_grid_picture_is_the_grid_with_its_ranges_and_layout():
+    maps = torch.randn(5, 6, 7, generator=torch.Generator().manual_seed(2))
+    picture = wavevis.render.grid_picture(maps, [4, 1, 3], cmap="magma", pad=2)
+    np.testing.assert_array_equal(picture.image, feature_grid(maps, [4, 1, 3], cmap="magma", pad=2))
+    assert picture.tile == (6, 7) and picture.columns == 2 and picture.pad == 2
+    np.testing.assert_allclose(picture.lo, maps[[4, 1, 3]].amin(dim=(1, 2)).numpy())
+    np.testing.assert_allclose(picture.hi, maps[[4, 1, 3]].amax(dim=(1, 2)).numpy())

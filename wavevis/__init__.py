@@ -53,6 +53,7 @@ _EXPORTS: dict[str, str] = {
     "list_pools": "pooling",
     "CallInfo": "records",
     "LayerStats": "records",
+    "call_name": "records",
     "Report": "report",
     "Summary": "report",
     "analyze": "report",

@@ -135,6 +135,9 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("image")
     group.add_argument("--size", type=_size, default=224,
                        help="resize to SIZE×SIZE; 0 keeps each image's own size (default: 224)")
+    group.add_argument("--keep-aspect", action="store_true",
+                       help="keep each image's aspect ratio: its short side becomes SIZE (default: squash to "
+                            "SIZE×SIZE)")
     group.add_argument("--max-side", type=_max_side, default=MAX_INPUT_SIDE,
                        help="images with a longer side are downscaled to it on reading (with a note), and "
                             "--size may not exceed it; memory grows with the side squared "
@@ -352,7 +355,7 @@ def _check_size(args: argparse.Namespace) -> None:
 def _read_image(path: Path, args: argparse.Namespace) -> tuple[torch.Tensor, tuple[str, ...]]:
     """The model input of one image file, and notes on what reading changed (downscaled, …)."""
     decoded = decode_image(path, max_side=args.max_side)
-    x = load_image(decoded, size=args.size, normalize=args.normalize, name=path.name)
+    x = load_image(decoded, size=args.size, normalize=args.normalize, name=path.name, keep_aspect=args.keep_aspect)
     return x, decoded.notices
 
 

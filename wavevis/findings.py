@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import torch
@@ -12,12 +12,12 @@ import torch.nn as nn
 
 from .checks import CheckResult, check_pools, haar_ll_pools
 from .errors import AnalysisError
-from .records import LayerStats
+from .records import LayerStats, call_name
 from .report import Report, analyze
 from .wavelets import SUBBANDS
 from .wording import join, number, percent
 
-__all__ = ["FINDING_CODES", "Diagnosis", "Finding", "Severity", "diagnose", "examine"]
+__all__ = ["FINDING_CODES", "Diagnosis", "Finding", "Fix", "Severity", "diagnose", "examine"]
 
 Severity = Literal["info", "warning", "problem"]
 _RANK = {"problem": 0, "warning": 1, "info": 2}
@@ -52,6 +52,28 @@ FINDING_CODES: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
+class Fix:
+    """A remedy a finding names: set a model option to a value (e.g. pool = "wave-cat").
+
+    Front ends name options their own way; the finding's text spells each fix as the CLI flag
+    (`cli`), and `Finding.worded` puts another front end's words in its place, so there is one
+    text per finding.
+
+    Attributes:
+        option: the option's CLI name without dashes ("pool"), as in `ModelConfig`'s spec keys.
+        value: the value that fixes it ("wave-cat").
+    """
+
+    option: str
+    value: str
+
+    @property
+    def cli(self) -> str:
+        """The fix as the command line spells it: "--pool wave-cat"."""
+        return f"--{self.option} {self.value}"
+
+
+@dataclass(frozen=True)
 class Finding:
     """One statement about the analysed model and image, with the numbers behind it.
 
@@ -63,6 +85,7 @@ class Finding:
         layer: the layer it is mainly about (the worst one of a combined finding), or None.
         evidence: the numbers, keyed by what they are (e.g. {"pool2.ac_share": 0.31}).
         call: the call of `layer` (for modules called more than once), or None.
+        fixes: the option settings the text names as remedies, each spelled `Fix.cli` in `text`.
     """
 
     severity: Severity
@@ -72,6 +95,18 @@ class Finding:
     layer: str | None = None
     evidence: dict[str, float] = field(default_factory=dict)
     call: int | None = None
+    fixes: tuple[Fix, ...] = ()
+
+    def worded(self, name: Callable[[Fix], str]) -> str:
+        """The text with each fix named by a front end (e.g. a sidebar control) instead of its CLI flag.
+
+        Args:
+            name: the front end's words for a fix, e.g. `lambda f: f"Pool variant = {f.value}"`.
+        """
+        text = self.text
+        for fix in self.fixes:
+            text = text.replace(fix.cli, name(fix))
+        return text
 
 
 @dataclass(frozen=True)
@@ -99,20 +134,8 @@ class Diagnosis:
 
 
 def _labels(rows: list[LayerStats]) -> dict[int, str]:
-    """A readable name per row: the layer, or "relu after conv2_1" for shared modules."""
-    calls: dict[str, int] = {}
-    for r in rows:
-        calls[r.layer] = calls.get(r.layer, 0) + 1
-    labels: dict[int, str] = {}
-    last_conv: str | None = None
-    for r in rows:
-        if calls[r.layer] > 1:
-            labels[r.index] = f"{r.layer} after {last_conv}" if last_conv else f"{r.layer} (call {r.call})"
-        else:
-            labels[r.index] = r.layer
-        if r.kind == "conv":
-            last_conv = r.layer
-    return labels
+    """The name of each row's call (`call_name`: "conv2_1", "relu#5"), by forward index."""
+    return {r.index: call_name(r) for r in rows}
 
 
 def _finite(v: object) -> bool:
@@ -176,15 +199,16 @@ def _check_findings(checks: Sequence[CheckResult], wavepools: list[LayerStats], 
     if err is not None:
         evidence["ll_vs_2avg_max_error"] = err
         measured = f" (largest difference on a test input: {err:.1e} of the values)"
+    cat, pool_max = Fix("pool", "wave-cat"), Fix("pool", "max")
     return [Finding(
         "info", "by-design",
         "The filters are right; the loss of detail is the pooling, by design",
         f"All {len(checks)} sanity checks pass on {join(names)}: their filters are the orthonormal Haar bank "
         f"and they pass on LL only. Haar LL-only pooling is exactly 2 × AvgPool2d(2){measured}: each value "
         "keeps its 2×2 block's average and the LH/HL/HH detail is dropped. This loss is by design — keep the "
-        "detail bands (concatenate all four, as --pool wave-cat does) or use max pooling (--pool max) if you "
+        f"detail bands (concatenate all four, as {cat.cli} does) or use max pooling ({pool_max.cli}) if you "
         "need it.",
-        names[0], evidence,
+        names[0], evidence, fixes=(cat, pool_max),
     )]
 
 

@@ -42,6 +42,8 @@ __all__ = [
     "list_sample_images",
     "load_image",
     "preprocess",
+    "resize_note",
+    "resized_size",
     "sample_image_path",
     "to_display",
 ]
@@ -450,20 +452,55 @@ def _check_options(size: int, normalize: str) -> None:
         raise ValueError(f"normalize must be one of {', '.join(NORMALIZATIONS)}, got {normalize!r}")
 
 
+def resized_size(width: int, height: int, size: int, keep_aspect: bool = False) -> tuple[int, int]:
+    """(width, height) `preprocess` gives an image of this size.
+
+    `size` 0 keeps the size; otherwise `size`×`size`, or with `keep_aspect` the short side becomes
+    `size` and the long side keeps the ratio (rounded to the nearest pixel).
+    """
+    if not size:
+        return width, height
+    if not keep_aspect:
+        return size, size
+    if width <= height:
+        return size, max(size, round(height * size / width))
+    return max(size, round(width * size / height)), size
+
+
+def resize_note(original: tuple[int, int], result: tuple[int, int], keep_aspect: bool = False) -> str:
+    """What resizing did to an image, in one line: "squashed from 720×477 to 224×224 (aspect not kept)".
+
+    Args:
+        original: (width, height) before resizing (after decoding's own changes).
+        result: (width, height) analysed.
+        keep_aspect: whether the aspect ratio was asked to be kept.
+    """
+    (w0, h0), (w1, h1) = original, result
+    if (w0, h0) == (w1, h1):
+        return f"analysed at its own size, {_dims(w0, h0)}"
+    verb = "enlarged" if w1 * h1 > w0 * h0 else "shrunk"
+    if w0 * h1 == w1 * h0 or keep_aspect:
+        return f"{verb} from {_dims(w0, h0)} to {_dims(w1, h1)} (aspect ratio kept, short side {min(w1, h1)})"
+    return (f"squashed from {_dims(w0, h0)} to {_dims(w1, h1)}: aspect ratio {w0 / h0:.2f} → {w1 / h1:.2f} "
+            "(keep the aspect ratio to avoid this)")
+
+
 def preprocess(
-    image: Image.Image, *, size: int = 224, normalize: Normalize = "imagenet"
+    image: Image.Image, *, size: int = 224, normalize: Normalize = "imagenet", keep_aspect: bool = False,
 ) -> torch.Tensor:
     """Turn an image into the model's input tensor.
 
     Resizes to `size`×`size` with Pillow's bicubic filter (which widens its kernel when shrinking,
-    i.e. antialiased; aspect ratio is not kept, as the contract says). An image already that size,
-    or any image when `size` is 0, is not resampled. Pixels are scaled to [0, 1] (x / 255) and, for
-    "imagenet", normalised per channel as (x − IMAGENET_MEAN) / IMAGENET_STD, all in float32.
+    i.e. antialiased; aspect ratio is not kept, as the contract says), or with `keep_aspect` so
+    that the short side is `size` and the ratio is kept (`resized_size`). An image already that
+    size, or any image when `size` is 0, is not resampled. Pixels are scaled to [0, 1] (x / 255)
+    and, for "imagenet", normalised per channel as (x − IMAGENET_MEAN) / IMAGENET_STD, all in float32.
 
     Args:
         image: Any Pillow image; non-RGB modes are converted as `decode_image` does.
-        size: Output side length; 0 keeps the image's own size.
+        size: Output side length (the short side with `keep_aspect`); 0 keeps the image's own size.
         normalize: "imagenet" (mean/std) or "unit" ([0, 1] only).
+        keep_aspect: keep the aspect ratio (short side = `size`) instead of squashing to a square.
 
     Returns:
         A float32 tensor of shape (1, 3, H, W).
@@ -471,8 +508,9 @@ def preprocess(
     _check_options(size, normalize)
     if image.mode != "RGB":
         image = _to_rgb(image)[0]
-    if size and image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BICUBIC)
+    target = resized_size(*image.size, size, keep_aspect)
+    if target != image.size:
+        image = image.resize(target, Image.Resampling.BICUBIC)
     x = np.asarray(image, dtype=np.float32) / np.float32(255)  # (H, W, 3)
     if normalize == "imagenet":
         x = (x - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
@@ -503,6 +541,7 @@ def load_image(
     min_side: int = MIN_SIDE,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     name: str | None = None,
+    keep_aspect: bool = False,
 ) -> torch.Tensor:
     """Decode, validate and preprocess an image into a (1, 3, H, W) float32 model input.
 
@@ -511,12 +550,14 @@ def load_image(
 
     Args:
         source: Path, bytes, binary file object, Pillow image or DecodedImage.
-        size: Side of the square output; 0 keeps the (possibly downscaled) image size.
+        size: Side of the square output (the short side with `keep_aspect`); 0 keeps the (possibly
+            downscaled) image size.
         normalize: "imagenet" or "unit".
         max_side: Longer side cap applied while decoding (files only).
         min_side: Smallest height and width the model accepts (MIN_SIDE = 16 for wavevgg).
         max_pixels: Header size limit applied while decoding (files only).
         name: Name used in error messages.
+        keep_aspect: keep the aspect ratio (short side = `size`) instead of squashing to a square.
 
     Raises:
         ImageError: The file is unreadable or unsuitable, or the result is below `min_side`.
@@ -534,7 +575,7 @@ def load_image(
         # Name the file: in a folder run or an upload, "image" alone does not say which one.
         path_name = Path(source).name if isinstance(source, (str, os.PathLike)) else None
         raise _min_side_error(*image.size, min_side, size, name or path_name or "image")
-    return preprocess(image, size=size, normalize=normalize)
+    return preprocess(image, size=size, normalize=normalize, keep_aspect=keep_aspect)
 
 
 def to_display(x: torch.Tensor, normalize: Normalize = "imagenet") -> np.ndarray:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Literal, Protocol
 
-__all__ = ["Bands", "CallInfo", "Kind", "LayerStats", "SPECTRAL_FIELDS"]
+__all__ = ["Bands", "CallInfo", "Kind", "LayerStats", "SPECTRAL_FIELDS", "call_name"]
 
 Kind = Literal["conv", "act", "pool", "wavepool"]
 # Names of subbands in SUBBANDS order, e.g. ("LL",) for an LL-only pool or all four for a concat.
@@ -108,3 +108,21 @@ class LayerStats:
 
 
 _NOT_COLUMNS = frozenset({"passes", "returns", "in_level_energies", "spectra"})
+
+
+class _NamedCall(Protocol):
+    layer: str
+    call: int
+
+
+def call_name(info: _NamedCall) -> str:
+    """The one name of a recorded call everywhere (charts, menus, findings): "conv1_1", "relu#9".
+
+    A module's first call is named by its module alone and each later call of the same module gets
+    "#n" (its `call` column), as torchvision's feature extraction numbers repeated calls. The name
+    is unique within a forward pass and never depends on its neighbours.
+
+    Args:
+        info: a CallInfo, a LayerStats or anything with `layer` and `call`.
+    """
+    return info.layer if info.call == 1 else f"{info.layer}#{info.call}"

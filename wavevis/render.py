@@ -1,10 +1,11 @@
-"""Pictures of feature maps and statistics: numpy-tiled grids, subband panels, channel plots, depth charts."""
+"""Pictures of feature maps: numpy-tiled grids and tiles, colour lookups, subband panels, overlays on the input."""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Literal, Mapping, Sequence
+from typing import Callable, Literal, Sequence
 
 import matplotlib
 import numpy as np
@@ -12,22 +13,31 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
+from .stats import ChannelStats
 from .wavelets import SUBBANDS, SUBBAND_LABELS, Subbands, idwt2
 
 __all__ = [
+    "DIVERGING",
     "SORTS",
     "band_title",
-    "channel_figure",
     "channel_order",
     "colorize",
-    "depth_figure",
-    "depth_png",
-    "figure_png",
+    "colormap_colors",
+    "draw_box",
     "feature_grid",
+    "feature_tiles",
+    "figure_png",
+    "GridPicture",
+    "grid_picture",
     "grid_layout",
+    "is_diverging",
+    "overlay",
     "png_bytes",
     "reconstructions",
+    "stats_order",
     "subband_magnitudes",
+    "tile_ranges",
+    "upsample",
 ]
 
 Sort = Literal["energy", "variance", "dead-last", "index"]
@@ -35,6 +45,16 @@ SORTS: tuple[str, ...] = ("energy", "variance", "dead-last", "index")
 Scale = Literal["channel", "layer"]
 # Values per float64 block when channel_order reduces a layer (2²² values: 32 MB).
 _BLOCK_VALUES = 1 << 22
+# Colormaps whose middle colour means 0: their range is centred at 0 (−m … +m).
+DIVERGING: frozenset[str] = frozenset({
+    "RdBu", "RdBu_r", "coolwarm", "bwr", "seismic", "PiYG", "PRGn", "BrBG", "PuOr", "RdGy", "RdYlBu", "RdYlBu_r",
+    "Spectral",
+})
+
+
+def is_diverging(cmap: str) -> bool:
+    """True for a diverging colormap (its middle colour stands for 0)."""
+    return cmap in DIVERGING
 
 
 @lru_cache(maxsize=32)
@@ -45,6 +65,13 @@ def _lut(cmap: str) -> np.ndarray:
     except KeyError:
         raise ValueError(f"unknown colormap {cmap!r}: use e.g. viridis, magma, gray, RdBu_r") from None
     return np.round(colors[:, :3] * 255).astype(np.uint8)
+
+
+def colormap_colors(cmap: str, n: int) -> list[str]:
+    """`n` colours of a colormap's lookup table, evenly from its first to its last entry, as "#rrggbb"."""
+    lut = _lut(cmap)
+    picks = np.round(np.linspace(0, 255, n)).astype(int)
+    return ["#%02x%02x%02x" % tuple(int(v) for v in lut[i]) for i in picks]
 
 
 def colorize(values: np.ndarray, cmap: str = "viridis", vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
@@ -125,12 +152,123 @@ def grid_layout(n: int, columns: int | None = None) -> tuple[int, int]:
     return int(np.ceil(n / cols)), cols
 
 
+def tile_ranges(picked: np.ndarray, scale: Scale = "channel", center: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(lo, hi) per tile of (n, h, w) values: each tile's own range ("channel") or one for all ("layer").
+
+    With `center`, each range is made symmetric about 0 (−m … +m, m its largest |value|), so a
+    diverging colormap's middle colour is 0.
+    """
+    n = picked.shape[0]
+    if scale == "channel":
+        flat = picked.reshape(n, -1)
+        lo, hi = (flat.min(axis=1), flat.max(axis=1)) if flat.shape[1] else (np.zeros(n), np.zeros(n))
+    elif scale == "layer":
+        lo = np.full(n, picked.min()) if picked.size else np.zeros(n)
+        hi = np.full(n, picked.max()) if picked.size else np.zeros(n)
+    else:
+        raise ValueError(f"unknown scale {scale!r}: use 'channel' or 'layer'")
+    if center:
+        bound = np.maximum(np.abs(lo), np.abs(hi))
+        lo, hi = -bound, bound
+    return lo.astype(np.float64), hi.astype(np.float64)
+
+
+def _tile_indices(
+    maps: torch.Tensor | np.ndarray, channels: Sequence[int] | None, scale: Scale, center: bool, max_tile: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Colour-lookup indices (n, h, w) uint8 of the picked channels, block-averaged to ≤ max_tile, and their ranges."""
+    arr = _numpy(maps)
+    if arr.ndim != 3:
+        raise ValueError(f"expected (C, H, W) maps, got shape {arr.shape}")
+    picked = arr if channels is None else arr[list(channels)]
+    picked = _shrink(picked, int(np.ceil(max(picked.shape[1:]) / max_tile)))
+    lo, hi = tile_ranges(picked, scale, center)
+    span = hi - lo
+    safe = np.where(span > 0, span, 1.0)
+    # NaN/Inf values (e.g. from NaN weights) show as the bottom colour instead of garbage.
+    scaled = np.nan_to_num((picked - lo[:, None, None]) * (255.0 / safe)[:, None, None])
+    idx = np.clip(scaled, 0, 255).astype(np.uint8)
+    idx[span <= 0] = 127 if center else 0  # a flat tile: the colour of 0 when centred, else colour 0
+    return idx, lo, hi
+
+
+def feature_tiles(
+    maps: torch.Tensor | np.ndarray,
+    channels: Sequence[int] | None = None,
+    *,
+    scale: Scale = "channel",
+    cmap: str = "viridis",
+    center: bool | None = None,
+    max_tile: int = 128,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The tiles of a feature grid, one RGB picture per channel, with the value range of each.
+
+    Args:
+        maps: the layer's output (C, H, W) for one image.
+        channels: which channels, in order (default: all).
+        scale: "channel" stretches each tile to its own range; "layer" uses one range for all.
+        cmap: matplotlib colormap name.
+        center: centre each range at 0 (default: for diverging colormaps, `is_diverging`).
+        max_tile: tiles larger than this are block-averaged down by an integer factor.
+
+    Returns:
+        (tiles uint8 (n, h, w, 3), lo (n,), hi (n,)): the value at colour 0 and at colour 255 of each tile.
+    """
+    idx, lo, hi = _tile_indices(maps, channels, scale, is_diverging(cmap) if center is None else center, max_tile)
+    return _lut(cmap)[idx], lo, hi
+
+
+@dataclass(frozen=True)
+class GridPicture:
+    """A feature grid picture and where its tiles are.
+
+    Attributes:
+        image: uint8 RGB (rows·(h+pad)−pad, columns·(w+pad)−pad, 3).
+        lo, hi: (n,) the values at colour 0 and colour 255 of each tile.
+        tile: (h, w) of one tile in pixels (after block-averaging to ≤ max_tile).
+        columns: tiles per row.
+        pad: pixels between tiles.
+    """
+
+    image: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    tile: tuple[int, int]
+    columns: int
+    pad: int
+
+
+def grid_picture(
+    maps: torch.Tensor | np.ndarray,
+    channels: Sequence[int] | None = None,
+    *,
+    scale: Scale = "channel",
+    cmap: str = "viridis",
+    center: bool | None = None,
+    columns: int | None = None,
+    pad: int = 1,
+    max_tile: int = 128,
+) -> GridPicture:
+    """`feature_grid` with the tiles' value ranges and layout (for a colour bar and click targets)."""
+    idx, lo, hi = _tile_indices(maps, channels, scale, is_diverging(cmap) if center is None else center, max_tile)
+    n, h, w = idx.shape
+    rows, cols = grid_layout(max(n, 1), columns)
+    # Place all tiles at once: (rows, cols, h, w) view of the padded canvas.
+    tiles = np.full((rows * cols, h + pad, w + pad), 256, dtype=np.uint16)
+    tiles[:n, :h, :w] = idx
+    canvas = tiles.reshape(rows, cols, h + pad, w + pad).transpose(0, 2, 1, 3).reshape(rows * (h + pad), cols * (w + pad))
+    canvas = canvas[: rows * (h + pad) - pad, : cols * (w + pad) - pad]
+    lut = np.vstack([_lut(cmap), np.full((1, 3), 255, dtype=np.uint8)])  # 256 = white background
+    return GridPicture(lut[canvas], lo, hi, (h, w), cols, pad)
+
+
 def feature_grid(
     maps: torch.Tensor | np.ndarray,
     channels: Sequence[int] | None = None,
     *,
     scale: Scale = "channel",
     cmap: str = "viridis",
+    center: bool | None = None,
     columns: int | None = None,
     pad: int = 1,
     max_tile: int = 128,
@@ -142,6 +280,7 @@ def feature_grid(
         channels: which channels, in order (default: all).
         scale: "channel" stretches each tile to its own min..max; "layer" uses one range for all.
         cmap: matplotlib colormap name.
+        center: centre each range at 0 (default: for diverging colormaps, `is_diverging`).
         columns: tiles per row (default: near-square).
         pad: pixels of background between tiles.
         max_tile: tiles larger than this are block-averaged down by an integer factor.
@@ -149,35 +288,74 @@ def feature_grid(
     Returns:
         uint8 array (rows·(h+pad)-pad, cols·(w+pad)-pad, 3).
     """
-    arr = _numpy(maps)
-    if arr.ndim != 3:
-        raise ValueError(f"expected (C, H, W) maps, got shape {arr.shape}")
-    picked = arr if channels is None else arr[list(channels)]
-    picked = _shrink(picked, int(np.ceil(max(picked.shape[1:]) / max_tile)))
-    n, h, w = picked.shape
-    if scale == "channel":
-        flat = picked.reshape(n, -1)
-        lo, hi = flat.min(axis=1), flat.max(axis=1)
-    elif scale == "layer":
-        lo = np.full(n, picked.min()) if n else np.zeros(0)
-        hi = np.full(n, picked.max()) if n else np.zeros(0)
+    return grid_picture(maps, channels, scale=scale, cmap=cmap, center=center, columns=columns, pad=pad,
+                        max_tile=max_tile).image
+
+
+def stats_order(stats: ChannelStats, sort: Sort = "energy", top_k: int | None = None) -> list[int]:
+    """Channel indices in display order from a call's per-channel statistics (no maps needed).
+
+    The same orders as `channel_order`, from the float64 accumulators the analysis keeps: energy
+    Σy² = m2 + sum²/count, variance m2/count, dead = max ≤ 0.
+    """
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}: choose one of {', '.join(SORTS)}")
+    if sort == "energy":
+        order = np.argsort(-(stats.m2 + stats.sum * stats.sum / stats.count), kind="stable")
+    elif sort == "variance":
+        order = np.argsort(-(stats.m2 / stats.count), kind="stable")
+    elif sort == "dead-last":
+        order = np.argsort(stats.max <= 0, kind="stable")
     else:
-        raise ValueError(f"unknown scale {scale!r}: use 'channel' or 'layer'")
-    span = hi - lo
-    safe = np.where(span > 0, span, 1.0)
-    # NaN/Inf values (e.g. from NaN weights) show as the bottom colour instead of garbage.
-    scaled = np.nan_to_num((picked - lo[:, None, None]) * (255.0 / safe)[:, None, None])
-    idx = np.clip(scaled, 0, 255).astype(np.uint8)
-    idx[span <= 0] = 0
-    rows, cols = grid_layout(max(n, 1), columns)
-    canvas = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), 255, dtype=np.uint16)
-    # Place all tiles at once: (rows, cols, h, w) view of the padded canvas.
-    tiles = np.full((rows * cols, h + pad, w + pad), 256, dtype=np.uint16)
-    tiles[:n, :h, :w] = idx
-    canvas = tiles.reshape(rows, cols, h + pad, w + pad).transpose(0, 2, 1, 3).reshape(rows * (h + pad), cols * (w + pad))
-    canvas = canvas[: rows * (h + pad) - pad, : cols * (w + pad) - pad]
-    lut = np.vstack([_lut(cmap), np.full((1, 3), 255, dtype=np.uint8)])  # 256 = white background
-    return lut[canvas]
+        order = np.arange(stats.channels)
+    order = [int(i) for i in order]
+    return order[:top_k] if top_k else order
+
+
+def upsample(values: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(h, w) values resized to (height, width) by bilinear interpolation (align_corners=False)."""
+    t = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))[None, None]
+    return torch.nn.functional.interpolate(t, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+def overlay(image: np.ndarray, values: np.ndarray, cmap: str = "magma", alpha: float = 0.55,
+            vmin: float | None = None, vmax: float | None = None) -> np.ndarray:
+    """A map drawn over a picture: `values` upsampled to the picture's size, coloured, blended in.
+
+    Args:
+        image: uint8 RGB (H, W, 3).
+        values: (h, w) map (any size; bilinear upsampling).
+        cmap: its colormap.
+        alpha: the map's weight (0: the picture alone, 1: the map alone).
+        vmin, vmax: the map's colour range (default: its own min..max).
+
+    Returns:
+        uint8 RGB (H, W, 3).
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    big = upsample(values, image.shape[0], image.shape[1])
+    colors = colorize(big, cmap, vmin, vmax).astype(np.float32)
+    out = (1.0 - alpha) * image.astype(np.float32) + alpha * colors
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def draw_box(image: np.ndarray, box: tuple[int, int, int, int], color: tuple[int, int, int] = (255, 43, 43),
+             thickness: int = 2) -> np.ndarray:
+    """A copy of uint8 RGB `image` with the outline of `box` = (top, left, bottom, right), bottom/right exclusive."""
+    out = image.copy()
+    top, left, bottom, right = box
+    h, w = out.shape[:2]
+    top, left = max(0, top), max(0, left)
+    bottom, right = min(h, bottom), min(w, right)
+    if bottom <= top or right <= left:
+        return out
+    t = max(1, thickness)
+    out[top:min(bottom, top + t), left:right] = color
+    out[max(top, bottom - t):bottom, left:right] = color
+    out[top:bottom, left:min(right, left + t)] = color
+    out[top:bottom, max(left, right - t):right] = color
+    return out
 
 
 def png_bytes(image: np.ndarray) -> bytes:
@@ -212,103 +390,6 @@ def reconstructions(bands: Subbands, wavelet: str = "haar") -> dict[str, torch.T
         full = idwt2(batched, wavelet)[0]
         ll_only = idwt2(Subbands(batched.ll, zero, zero, zero), wavelet)[0]
     return {"full": full, "ll_only": ll_only, "lost": full - ll_only}
-
-
-_DEPTH_PANELS: tuple[tuple[str, str], ...] = (
-    ("sum", "activation sum"),
-    ("mean_abs", "mean |a|"),
-    ("dead_fraction", "dead fraction"),
-    ("zero_fraction", "zero fraction"),
-    ("detail_fraction_ac", "detail fraction (AC)"),
-    ("discarded_fraction_ac", "discarded at pool (AC)"),
-)
-_KIND_STYLE = {"conv": ("o", "conv output"), "act": ("s", "activation"), "pool": ("v", "pool"),
-               "wavepool": ("v", "pool")}
-
-
-def _values(rows: Sequence[Mapping[str, object]], column: str) -> np.ndarray:
-    return np.array([np.nan if r.get(column) in (None, "") else float(r[column]) for r in rows])
-
-
-def depth_figure(
-    series: Mapping[str, Sequence[Mapping[str, object]]],
-    panels: Sequence[tuple[str, str]] = _DEPTH_PANELS,
-    *,
-    columns: int = 2,
-    width: float = 12.0,
-) -> Figure:
-    """Per-layer statistics across depth, one panel per metric, pools marked by dashed lines.
-
-    Conv outputs, activations and pools are drawn as separate lines (a ReLU halves a conv's
-    spread, so one line through both would zigzag); several series (compare mode) share the panels.
-
-    Args:
-        series: label → per-layer rows in forward order (one label, or several to compare).
-        panels: (column, title) pairs.
-        columns: panels per row.
-        width: figure width in inches.
-
-    Returns:
-        A matplotlib Figure (made without pyplot).
-    """
-    rows_n = int(np.ceil(len(panels) / columns))
-    height = 2.5 * rows_n + 1.0
-    fig = Figure(figsize=(width, height))
-    axes = np.atleast_1d(fig.subplots(rows_n, columns, sharex=True)).ravel()
-    first = next(iter(series.values()))
-    ticks = [f"{r['layer']}" + (f"#{r['call']}" if r["kind"] == "act" else "") for r in first]
-    colors = matplotlib.colormaps["tab10"].colors
-    for ax, (column, title) in zip(axes, panels):
-        for s_index, (label, rows) in enumerate(series.items()):
-            values = _values(rows, column)
-            prefix = f"{label} · " if len(series) > 1 else ""
-            if column.startswith("discarded"):
-                bar = 0.7 / len(series)
-                x = np.arange(len(values)) + (s_index - (len(series) - 1) / 2) * bar
-                ax.bar(x, np.nan_to_num(values), width=bar, color=colors[s_index % 10], label=label)
-                continue
-            for k_index, kind in enumerate(("conv", "act", "pool")):
-                picked = [i for i, r in enumerate(rows) if _KIND_STYLE[str(r["kind"])][1] == _KIND_STYLE[kind][1]]
-                if not picked:
-                    continue
-                marker, name = _KIND_STYLE[kind]
-                ax.plot(picked, values[picked], marker=marker, markersize=4, linewidth=1.2,
-                        color=colors[(s_index * 3 + k_index) % 10], label=prefix + name)
-        for i, r in enumerate(first):
-            if r["kind"] in ("pool", "wavepool"):
-                ax.axvline(i, color="0.55", linestyle="--", linewidth=0.8)
-        ax.set_title(title, fontsize=9)
-        ax.tick_params(labelsize=7)
-        ax.grid(axis="y", alpha=0.3)
-    for ax in axes[len(panels):]:
-        ax.set_visible(False)
-    for ax in axes[-columns:]:
-        ax.set_xticks(range(len(ticks)), ticks, rotation=70, ha="right", fontsize=6.5)
-    handles, labels = axes[0].get_legend_handles_labels()
-    ncols = min(len(labels), 3 if len(series) > 1 else 6)
-    fig.legend(handles, labels, loc="upper center", ncols=ncols, fontsize=8, frameon=False)
-    legend_rows = -(-len(labels) // ncols) if labels else 0
-    # A fixed layout (constrained layout costs ~0.3 s per draw here); room on top for the legend.
-    fig.subplots_adjust(left=0.06, right=0.99, top=1 - (0.25 + 0.22 * legend_rows) / height,
-                        bottom=0.9 / height, hspace=0.35, wspace=0.12)
-    return fig
-
-
-def depth_png(series: Mapping[str, Sequence[Mapping[str, object]]], *, dpi: int = 96) -> bytes:
-    """The across-depth chart (`depth_figure`) of one or several series as PNG bytes."""
-    return figure_png(depth_figure(series), dpi=dpi)
-
-
-def channel_figure(values: np.ndarray, title: str, cmap: str = "viridis") -> Figure:
-    """One channel's (H, W) values as an image with a colour bar (no ticks), made without pyplot."""
-    fig = Figure(figsize=(4.2, 3.6), layout="constrained")
-    ax = fig.subplots()
-    im = ax.imshow(values, cmap=cmap, interpolation="nearest")
-    fig.colorbar(im, ax=ax, shrink=0.85)
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return fig
 
 
 def figure_png(fig: Figure, *, dpi: int = 96) -> bytes:

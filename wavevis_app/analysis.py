@@ -25,17 +25,18 @@ LAST_GOOD = "last_good"  # session_state key of the last analysis that succeeded
 
 @dataclass(frozen=True)
 class ImageChoice:
-    """The image the sidebar asks for: its bytes, their sha256, and the analysed size and normalisation."""
+    """The image the sidebar asks for: its bytes, their sha256, the analysed size, normalisation and aspect."""
 
     name: str
     data: bytes
     sha: str
     size: int
     normalize: str
+    keep_aspect: bool = False
 
     @property
     def key(self) -> str:
-        return f"{self.sha}:{self.size}:{self.normalize}"
+        return f"{self.sha}:{self.size}:{self.normalize}" + (":aspect" if self.keep_aspect else "")
 
 
 # eq=False: identity, not field-by-field equality (tensors and modules do not compare as values).
@@ -86,7 +87,8 @@ def run_analysis(config: ModelConfig, data: bytes | None, image: ImageChoice) ->
             model, load_report = cached_model(key, config, data)
         freeze_long_lived()  # after the imports and the first model: Streamlit's post-run GC then skips them
         with st.spinner("Reading the image…"):
-            x, notices, original = cached_image(image.key, image.data, image.name, image.size, image.normalize)
+            x, notices, original = cached_image(image.key, image.data, image.name, image.size, image.normalize,
+                                                image.keep_aspect)
         with st.spinner("Running the model and recording every layer…"):
             report = cached_report(key, image.key, model, x, image.name)
     except WavevisError as exc:

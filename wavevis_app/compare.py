@@ -12,11 +12,13 @@ from wavevis.config import UPLOAD_PREFIX, ModelConfig, config_labels
 from wavevis.errors import WavevisError
 from wavevis.models import list_inits
 from wavevis.pooling import POOLS
+from wavevis.records import call_name
 from wavevis.render import channel_order, feature_grid, subband_magnitudes
 from wavevis.wavelets import list_wavelets
 
 from .analysis import Analysis
-from .compute import cached_depth_png, cached_model, cached_report, model_key
+from .compute import cached_model, cached_report, model_key
+from .overview import show_depth_chart
 from .sidebar import upload_sha
 from .subbands import subband_panels
 
@@ -77,14 +79,13 @@ def show_compare(analysis: Analysis) -> None:
     configs = [current, other]
     labels = config_labels(configs)
     comparison = Comparison(labels, configs, [analysis.report, report])
-    st.image(cached_depth_png(f"{analysis.model_key}|{key}", analysis.image_key, tuple(labels),
-                              [analysis.report.rows(), report.rows()]), width="stretch")
+    show_depth_chart(dict(zip(labels, (analysis.report.layer_stats(), report.layer_stats()))), key="cmp_depth")
     st.download_button("Download both as CSV (with a model column)", lambda: comparison.to_csv(),
                        file_name="compare.csv", mime="text/csv", key="dl_compare", on_click="ignore")
     matched = [a for a in comparison.aligned() if a.complete]
     pick = st.selectbox(
         "Matching layer", range(len(matched)), key="cmp_layer", persist_state=PERSIST,
-        format_func=lambda i: matched[i].layer + (f" (call {matched[i].call})" if matched[i].call > 1 else ""))
+        format_func=lambda i: call_name(matched[i]))
     call = matched[pick]
     cols = st.columns(2)
     for col, label, rep, info in zip(cols, labels, comparison.reports, call.infos):
@@ -92,6 +93,7 @@ def show_compare(analysis: Analysis) -> None:
         col.markdown(f"**{label}** · {info.channels}×{info.height}×{info.width}")
         if maps.dim() == 3 and maps.shape[-1] * maps.shape[-2] > 1:
             order = channel_order(maps, "energy", 36)
-            col.image(feature_grid(maps, order), caption="top 36 channels by energy", width="stretch")
+            col.image(feature_grid(maps, order), caption=f"top 36 channels by energy: {', '.join(map(str, order[:12]))}, …",
+                      width="stretch")
         if info.kind == "wavepool":
             subband_panels(col, rep.layer_stats()[info.index], subband_magnitudes(rep.pool_subbands(info.index)))

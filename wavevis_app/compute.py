@@ -15,16 +15,16 @@ import torch
 from wavevis.checkpoints import LoadReport
 from wavevis.checks import CheckResult, check_pools
 from wavevis.config import ModelConfig
-from wavevis.images import MAX_INPUT_SIDE, decode_image, load_image
-from wavevis.render import depth_png
+from wavevis.display import DisplayMaps, display_maps
+from wavevis.images import MAX_INPUT_SIDE, decode_image, load_image, resize_note
 from wavevis.report import Report, analyze
 from wavevis.weights import LayerWeights, weight_report
 
 from .launch import MB, file_stamp
 
 __all__ = [
-    "KEEP_MAPS_MAX_PIXELS", "cached_checks", "cached_depth_png", "cached_image", "cached_model", "cached_report",
-    "cached_weights", "freeze_long_lived", "model_key", "upload_limit",
+    "DISPLAY_ANALYSES", "KEEP_MAPS_MAX_PIXELS", "cached_checks", "cached_display", "cached_image", "cached_model",
+    "cached_report", "cached_weights", "freeze_long_lived", "model_key", "upload_limit",
 ]
 
 # Keep every map in memory (fast layer switching) up to this many input pixels; above it, maps
@@ -91,15 +91,17 @@ def cached_report(model_key: str, image_key: str, _model: torch.nn.Module, _x: t
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def cached_image(key: str, _data: bytes, name: str, size: int, normalize: str):
+def cached_image(key: str, _data: bytes, name: str, size: int, normalize: str, keep_aspect: bool = False):
     """(x, notices, original size) of an image's bytes at one size and normalisation.
 
     A resource, not data: st.cache_data would unpickle a copy of x on every rerun (12 MB at
-    1024²). Shared between sessions, so read it, never change it in place.
+    1024²). Shared between sessions, so read it, never change it in place. The notices end with
+    what resizing did (`resize_note`), so the page always says it.
     """
     decoded = decode_image(_data, name=name, max_side=MAX_INPUT_SIDE)
-    x = load_image(decoded, size=size, normalize=normalize, name=name)
-    return x, decoded.notices, decoded.original_size
+    x = load_image(decoded, size=size, normalize=normalize, name=name, keep_aspect=keep_aspect)
+    note = resize_note(decoded.image.size, (x.shape[-1], x.shape[-2]), keep_aspect)
+    return x, (*decoded.notices, note), decoded.original_size
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -110,12 +112,6 @@ def cached_checks(model_key: str, wavelet: str, _model: torch.nn.Module) -> list
     and a second full forward pass would double the cost of every new upload.
     """
     return check_pools(_model, wavelet=wavelet)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def cached_depth_png(model_key: str, image_key: str, labels: tuple[str, ...], _rows: list[list[dict]]) -> bytes:
-    """The across-depth chart as PNG, drawn once per analysis (or per compared pair)."""
-    return depth_png(dict(zip(labels, _rows)))
 
 
 # The signed probe that tells which layers see non-negative input (for dead filters): small, seeded.
@@ -140,3 +136,15 @@ def cached_weights(model_key: str, expected_init: str | None, wavelet: str, _mod
     small = torch.randn(1, _like.shape[1], WEIGHT_PROBE_SIDE, WEIGHT_PROBE_SIDE, generator=generator)
     full = torch.randn(tuple(_like.shape), generator=generator)  # for models that need the image's size
     return weight_report(_model, expected_init=expected_init, probe=(small, full), wavelet=wavelet)
+
+
+# Display copies kept for this many analyses (each ≤ 1 byte per channel and display pixel: 27 MB for
+# wavevgg at 224², 208 MB at 1024², at most ~290 MB at any size): the README's memory budget.
+DISPLAY_ANALYSES = 2
+
+
+@st.cache_resource(max_entries=DISPLAY_ANALYSES, show_spinner=False)
+def cached_display(model_key: str, image_key: str, _model: torch.nn.Module, _x: torch.Tensor) -> DisplayMaps:
+    """Compact display copies of every call's maps (`wavevis.display`), made by one forward pass on the
+    first visit of the Feature maps page: after that a layer switch draws from memory at any image size."""
+    return display_maps(_model, _x)

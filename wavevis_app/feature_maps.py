@@ -1,34 +1,62 @@
-"""Feature maps page: one call's channels as a grid, one channel large, and the input beside it."""
+"""Feature maps page: one call's channels as a clickable grid, one channel large, its receptive field on the input."""
 
 from __future__ import annotations
+
 
 import numpy as np
 import streamlit as st
 
+from wavevis.charts import TILE_SELECTION, GridTile, colorbar_chart, colorbar_rows, grid_spec, image_chart
 from wavevis.images import to_display
-from wavevis.render import SORTS, channel_figure, channel_order, feature_grid, png_bytes
+from wavevis.errors import WavevisError
+from wavevis.receptive import unit_field
+from wavevis.topimages import receptive_fields
+from wavevis.records import call_name
+from wavevis.render import (
+    SORTS, colorize, draw_box, grid_picture, is_diverging, overlay, png_bytes, stats_order, tile_ranges,
+)
 
 from .analysis import Analysis
+from .compute import cached_display
 from .labels import call_label
+from .pickers import fresh_selectbox
 
-__all__ = ["COLORMAPS", "show_feature_maps"]
+__all__ = ["COLORMAPS", "GRID_WIDTH_PX", "channel_signature", "pick_tile", "show_feature_maps"]
 
 # Page widgets keep their picks while another page is shown, for when the user comes back.
 PERSIST = "session"
 
 COLORMAPS = ("viridis", "magma", "gray", "RdBu_r", "coolwarm", "cividis")
+GRID_WIDTH_PX = 820  # the grid's width on screen: tiles share it (at most 160 px each)
+CHANNEL = "channel"  # session key of the channel picker
+GRID_KEY = "grid"  # widget key of the grid chart (its click selection)
+GRID_STATE = "channel_grid"  # session key: the grid the channel picker last followed
+CHANNEL_PICK = "channel_pick"  # session key: the last channel picked
+
+
+def channel_signature(analysis: Analysis, index: int, sort: str, top_k: int) -> str:
+    """What the tiles depend on: a change means the channel picker starts again at the first tile."""
+    return f"{analysis.model_key}|{analysis.image_key}|{index}|{sort}|{top_k}"
+
+
+def pick_tile() -> None:
+    """The grid's click callback: the clicked tile's channel becomes the picked channel."""
+    event = st.session_state.get(GRID_KEY)
+    picked = (event or {}).get("selection", {}).get(TILE_SELECTION) or []
+    if picked and "channel" in picked[0]:
+        st.session_state[CHANNEL] = int(picked[0]["channel"])
 
 
 @st.fragment
 def show_feature_maps(analysis: Analysis) -> None:
     """The Feature maps page (a fragment: its widgets rerun only this page, never the analysis)."""
     report = analysis.report
-    index = st.selectbox("Layer (call)", range(len(report.calls)), key="layer", persist_state=PERSIST,
-                         index=report.find("pool1").index if any(c.layer == "pool1" for c in report.calls) else 0,
-                         format_func=lambda i: call_label(report, i))
+    calls = range(len(report.calls))
+    default = report.find("pool1").index if any(c.layer == "pool1" for c in report.calls) else 0
+    index = fresh_selectbox(st, "Layer (call)", calls, [call_label(report, i) for i in calls], "layer", default)
     info = report.calls[index]
     sh, sw = report.stride(index)
-    st.caption(f"{info.layer} ({info.type}): {info.channels} channels of {info.height}×{info.width}; "
+    st.caption(f"{call_name(info)} ({info.type}): {info.channels} channels of {info.height}×{info.width}; "
                f"each value covers {sh:g}×{sw:g} input pixels.")
     c1, c2, c3, c4 = st.columns(4)
     # No max tied to this layer's width: a narrow layer (conv0: 3 channels) must not clamp k for the others.
@@ -37,23 +65,144 @@ def show_feature_maps(analysis: Analysis) -> None:
     sort = c2.selectbox("Sort by", SORTS, key="sort", persist_state=PERSIST)
     scale = c3.radio("Scale", ["channel", "layer"], key="scale", persist_state=PERSIST, horizontal=True,
                      help="channel: each tile stretched to its own range; layer: one range for all tiles")
-    cmap = c4.selectbox("Colormap", COLORMAPS, key="cmap", persist_state=PERSIST)
-    maps = report.feature_maps(index)
-    if maps.dim() != 3 or maps.shape[-1] * maps.shape[-2] == 1:
+    cmap = c4.selectbox("Colormap", COLORMAPS, key="cmap", persist_state=PERSIST,
+                        help="Diverging colormaps (RdBu_r, coolwarm) are centred at 0: their middle colour is 0.")
+    if info.height * info.width <= 1:
         st.info("This call's output has no spatial extent (1×1): see the table for its values.")
         return
-    order = channel_order(maps, sort, top_k or None)
-    grid = feature_grid(maps, order, scale=scale, cmap=cmap)
-    st.image(grid, caption=f"{len(order)} of {info.channels} channels, sorted by {sort} "
-                           f"(tile order left→right, top→bottom: {', '.join(map(str, order[:12]))}"
-                           f"{', …' if len(order) > 12 else ''})", width="stretch")
-    st.download_button("Download this grid as PNG", lambda: png_bytes(grid), file_name=f"{info.layer}_{info.call}.png",
-                       mime="image/png", key="dl_grid", on_click="ignore")  # PNG encoded on click, not per switch
+    with st.spinner("Keeping compact copies of every layer's maps (once per image)…"):
+        copy = cached_display(analysis.model_key, analysis.image_key, analysis.model, analysis.x)[index]
+    stats = report.records[index].stats[0]
+    order = stats_order(stats, sort, top_k or None)
+    signature = channel_signature(analysis, index, sort, top_k)
+    # The picker's widget state is dropped while another page shows; CHANNEL_PICK remembers it.
+    current = st.session_state.get(CHANNEL, st.session_state.get(CHANNEL_PICK))
+    if st.session_state.get(GRID_STATE) != signature or current not in order:
+        st.session_state[GRID_STATE] = signature
+        current = order[0]  # the picker follows the grid: its first tile
+    st.session_state[CHANNEL] = channel = current
+    values = copy.values(order)
+    center = is_diverging(cmap)
+    picture = grid_picture(values, scale=scale, cmap=cmap, center=center)
+    if scale == "layer":
+        bar, title = colorbar_rows(cmap, float(picture.lo[0]), float(picture.hi[0])), "value (one scale for all tiles)"
+    elif center:
+        bar, title = colorbar_rows(cmap, -1.0, 1.0), "value / each tile's largest |value|"
+    else:
+        bar, title = colorbar_rows(cmap, 0.0, 1.0), "each tile's min (0) … max (1)"
+    tiles = [GridTile(c, float(stats.min[c]), float(stats.max[c]), float(stats.sum[c] / stats.count)) for c in order]
+    width = min(GRID_WIDTH_PX, picture.columns * 160)
+    # A Vega-Lite spec whose layout Altair built once (charts.grid_spec): a layer switch only fills its data.
+    st.vega_lite_chart(grid_spec(picture.image, tiles, columns=picture.columns, tile=picture.tile, pad=picture.pad,
+                                 width=width, colorbar=bar, colorbar_title=title, selected=channel),
+                       key=GRID_KEY, on_select=pick_tile, selection_mode=TILE_SELECTION, width="content")
+    st.caption(f"{len(order)} of {info.channels} channels, sorted by {sort}; each tile shows its channel number. "
+               "Click a tile to look at that channel below.")
+    st.download_button("Download this grid as PNG", lambda: png_bytes(picture.image),
+                       file_name=f"{call_name(info)}.png", mime="image/png", key="dl_grid", on_click="ignore")
     st.divider()
-    left, mid, right = st.columns([1, 1, 1])
-    channel = int(left.selectbox("Channel", order, key="channel", persist_state=PERSIST))
-    values = maps[channel].numpy()
-    left.write(f"min {values.min():.4g} · max {values.max():.4g} · mean {values.mean():.4g} · "
-               f"zero {np.mean(values == 0):.1%}")
-    mid.pyplot(channel_figure(values, f"{info.layer} channel {channel}", cmap))
-    right.image(to_display(analysis.x, analysis.normalize), caption="input image", width="stretch")
+    show_channel(analysis, index, order, copy.values([channel])[0], cmap)
+
+
+def show_channel(analysis: Analysis, index: int, order: list[int], values: np.ndarray, cmap: str) -> None:
+    """One channel: its numbers, its map large with a colour bar, the map over the input, its receptive field."""
+    report = analysis.report
+    info = report.calls[index]
+    stats = report.records[index].stats[0]
+    left, mid, right = st.columns([1, 1.2, 1.2])
+    channel = int(left.selectbox("Channel (follows the grid)", order, key=CHANNEL,
+                                 help="The tiles' channels in tile order; clicking a tile picks it here."))
+    st.session_state[CHANNEL_PICK] = channel
+    left.markdown(f"**{call_name(info)} channel {channel}**  \n"
+                  f"min {stats.min[channel]:.4g} · max {stats.max[channel]:.4g} · "
+                  f"mean {stats.sum[channel] / stats.count:.4g} · zero {stats.zeros[channel] / stats.count:.1%}")
+    lo, hi = (float(v[0]) for v in tile_ranges(values[None], "channel", is_diverging(cmap)))
+    mid.altair_chart(image_chart(colorize(values, cmap, lo, hi), f"{call_name(info)} · channel {channel}", width=250,
+                                 colorbar=colorbar_chart(cmap, lo, hi, "value"),
+                                 tooltip={"channel": channel, "shown at": f"{values.shape[1]}×{values.shape[0]}"}),
+                     key="channel_view", width="content")
+    image = to_display(analysis.x, analysis.normalize)
+    right.altair_chart(image_chart(overlay(image, values, cmap, alpha=0.6, vmin=lo, vmax=hi),
+                                   f"channel {channel} over the input", width=280,
+                                   tooltip={"channel": channel, "map": f"{info.width}×{info.height} → "
+                                            f"{image.shape[1]}×{image.shape[0]} (bilinear)"}),
+                       key="channel_overlay", width="content")
+    show_receptive_field(analysis, index, channel, image)
+
+
+def show_receptive_field(analysis: Analysis, index: int, channel: int, image: np.ndarray) -> None:
+    """The strongest unit of the channel and the input pixels it responds to (gradient w.r.t. the input)."""
+    info = analysis.report.calls[index]
+    if not st.toggle("Receptive field of the strongest unit (one backward pass)", value=True, key="rf_on",
+                     persist_state=PERSIST):
+        return
+    with st.spinner("Tracing the strongest unit back to the input…"):
+        field = cached_field(analysis, index, channel)
+    left, mid, right = st.columns(3)
+    row, col = field.unit
+    if field.box is None:
+        left.info(f"Unit ({row}, {col}) of channel {channel} does not depend on the input (its gradient is 0).")
+        return
+    top, lft, bottom, rgt = field.box
+    height, width = field.box_size
+    chain = chain_box(analysis, index, field.unit)
+    boxed = draw_box(image, field.box)
+    if chain is not None:  # the kernel/stride chain's field (yellow) around the gradient's (red)
+        boxed = draw_box(boxed, chain, color=(255, 210, 0), thickness=1)
+    heat = field.heat / (field.heat.max() or 1.0)
+    left.altair_chart(image_chart(boxed, f"receptive field: {height}×{width} px", width=260,
+                                  tooltip={"unit": f"({row}, {col}) of {field.map_shape[0]}×{field.map_shape[1]}",
+                                           "value": f"{field.value:.4g}",
+                                           "box (top, left, bottom, right)": f"({top}, {lft}, {bottom}, {rgt})"}),
+                      key="rf_box", width="content")
+    mid.altair_chart(image_chart(draw_box(overlay(image, heat, "magma", alpha=0.65, vmin=0.0, vmax=1.0), field.box),
+                                 "|∂ unit / ∂ input|", width=230,
+                                 colorbar=colorbar_chart("magma", 0.0, 1.0, "|gradient| / its max")),
+                     key="rf_heat", width="content")
+    patch = image[top:bottom, lft:rgt]
+    zoom = max(1, 240 // max(patch.shape[:2]))
+    right.altair_chart(image_chart(np.kron(patch, np.ones((zoom, zoom, 1), dtype=np.uint8)),
+                                   f"what the unit sees ({height}×{width} px, ×{zoom})", width=240,
+                                   tooltip={"rows": f"{top}–{bottom - 1}", "columns": f"{lft}–{rgt - 1}"}),
+                       key="rf_patch", width="content")
+    st.caption(f"Channel {channel}'s strongest unit is ({row}, {col}) of {call_name(info)}'s {field.map_shape[0]}×"
+               f"{field.map_shape[1]} map (value {field.value:.4g}). The red box holds every input pixel its value "
+               f"depends on on this image (rows {top}–{bottom - 1}, columns {lft}–{rgt - 1}: {height}×{width} px), "
+               "found from the gradient of that unit with respect to the input; the heat map shows how strongly."
+               + (f" The yellow box is its field from the model's kernel/stride chain, clipped to the image "
+                  f"({chain[2] - chain[0]}×{chain[3] - chain[1]} px): the pixels it could see; the red one never "
+                  "exceeds it (a ReLU that is off on this image cuts paths)." if chain is not None else
+                  " (The model's layers form no simple chain, so only the gradient's field is shown.)"))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _chain_fields(model_key: str, height: int, width: int, _model):
+    """The chain's fields, traced on a small 64² input (they do not depend on the size), else the image's."""
+    for size in ((64, 64), (height, width)):
+        try:
+            return receptive_fields(_model, input_size=size)
+        except WavevisError:
+            continue
+    return {}
+
+
+def chain_box(analysis: Analysis, index: int, unit: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) of the unit's field from the kernel/stride chain (`topimages.receptive_fields`),
+    clipped to the image; None where the layers form no chain."""
+    info = analysis.report.calls[index]
+    height, width = analysis.x.shape[-2:]
+    field = _chain_fields(analysis.model_key, height, width, analysis.model).get((info.layer, info.call))
+    if field is None:
+        return None
+    box = field.box(unit[0], unit[1], height, width)
+    return box.top, box.left, box.bottom, box.right
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _field(model_key: str, image_key: str, index: int, channel: int, _analysis: Analysis):
+    return unit_field(_analysis.model, _analysis.x, index, channel)
+
+
+def cached_field(analysis: Analysis, index: int, channel: int):
+    """The unit field of (call, channel), once per model, image, call and channel."""
+    return _field(analysis.model_key, analysis.image_key, index, channel, analysis)

@@ -16,15 +16,18 @@ MB = 2**20  # Streamlit's upload megabyte: server.maxUploadSize counts 2²⁰ by
 
 @dataclass(frozen=True)
 class LaunchOptions:
-    """What `streamlit run app.py -- --model file.py:Net --weights ckpt.pt` asks for.
+    """What `streamlit run app.py -- --model file.py:Net --weights ckpt.pt --allow-code` asks for.
 
     Attributes:
         model: a custom model spec that joins the model menu (and is preselected), or None.
         weights: a checkpoint path for the launch model, or None.
+        allow_code: the sidebar may take a model file (a path or an uploaded .py): loading one runs
+            its code with the server's rights, so only the person who starts the server can allow it.
     """
 
     model: str | None = None
     weights: str | None = None
+    allow_code: bool = False
 
     def weights_for(self, model: str, default_model: str) -> str | None:
         """The launch checkpoint when `model` is the one it was given for, else None.
@@ -45,11 +48,12 @@ def parse_launch(argv: Sequence[str]) -> LaunchOptions:
     parser = argparse.ArgumentParser(prog="streamlit run app.py --", add_help=False, exit_on_error=False)
     parser.add_argument("--model", default=None)
     parser.add_argument("--weights", default=None)
+    parser.add_argument("--allow-code", action="store_true")
     try:
         known, _ = parser.parse_known_args(list(argv))
     except argparse.ArgumentError as exc:
         raise ValueError(f"launch {exc}: e.g. streamlit run app.py -- --model net.py:Net --weights net.pt") from None
-    return LaunchOptions(known.model, known.weights)
+    return LaunchOptions(known.model, known.weights, known.allow_code)
 
 
 def checkpoint_size(weights: bytes | str | None) -> int | None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import pandas as pd
 import streamlit as st
 
-from wavevis.findings import diagnose
+from wavevis.charts import depth_chart, depth_metrics
 from wavevis.export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv
+from wavevis.findings import diagnose
+from wavevis.records import LayerStats
 
 from .analysis import Analysis, pool_checks
-from .compute import cached_depth_png
+from .sidebar import fix_words
 
-__all__ = ["show_findings", "show_overview"]
+__all__ = ["missing_panels", "show_depth_chart", "show_findings", "show_overview"]
 
 SEVERITY_BOX = {"problem": st.error, "warning": st.warning, "info": st.info}
 
@@ -22,11 +26,7 @@ def show_overview(analysis: Analysis) -> None:
     rows = report.rows()
     show_findings(analysis)
     st.subheader("Across depth")
-    st.caption("Every recorded call in forward order; dashed lines mark pooling layers. "
-               "Detail fraction (AC) = share of the map's spatial variation in the finest Haar "
-               "bands (LH+HL+HH); 'discarded (AC)' = share of a wavelet pool's input spatial variation in the bands "
-               "it drops.")
-    st.image(cached_depth_png(analysis.model_key, analysis.image_key, (analysis.config.model,), [rows]), width="stretch")
+    show_depth_chart({analysis.config.model: report.layer_stats()}, key="depth")
     st.subheader("Per-layer table")
     table = pd.DataFrame(rows)[[c for c in LAYER_COLUMNS if c != "image"] + ["mean_abs"]]
     st.dataframe(table, hide_index=True, width="stretch")
@@ -38,15 +38,46 @@ def show_overview(analysis: Analysis) -> None:
                           file_name="channels.csv", mime="text/csv", key="dl_channels", on_click="ignore")
 
 
+def missing_panels(series: Mapping[str, Sequence[LayerStats]]) -> str | None:
+    """Why the chart has no 'discarded at pool' panel, in words from the rows; None when it has one."""
+    shown = {m.column for m in depth_metrics(series)}
+    if "discarded_fraction_ac" in shown:
+        return None
+    pools = [r for rows in series.values() for r in rows if r.kind == "wavepool"]
+    if not pools:
+        return "No 'discarded at pool' panel: this model has no wavelet pools (its pools keep no subbands to drop)."
+    return ("No 'discarded at pool' panel: every wavelet pool passes all four bands on "
+            "(discarded_fraction_ac is 0 at each).")
+
+
+def show_depth_chart(series: Mapping[str, Sequence[LayerStats]], *, key: str) -> None:
+    """The across-depth chart (Vega-Lite) of one model or several, with its reading notes."""
+    st.caption("Every recorded call in forward order (x: the call's name; later calls of a shared module are "
+               "numbered, e.g. relu#9); dashed rules mark pooling layers. Hover a point for its values; scroll "
+               "to zoom a panel, drag to pan, double-click to reset. Detail (AC) = share of a map's spatial "
+               "variation in its finest Haar bands (LH+HL+HH); discarded (AC) = share of a wavelet pool's input "
+               "variation in the bands it drops.")
+    st.altair_chart(depth_chart(series), key=key, width="content")
+    note = missing_panels(series)
+    if note:
+        st.caption(note)
+
+
 def show_findings(analysis: Analysis) -> None:
-    """The diagnosis in plain words: the verdict first, then problems, warnings, the rest folded."""
+    """The diagnosis in plain words: the verdict first, then problems, warnings, the rest folded.
+
+    Each fix a finding names is put in the sidebar's words (e.g. "Pool variant = wave-cat"), not the CLI's.
+    """
     findings = diagnose(analysis.report, checks=pool_checks(analysis), wavelet=analysis.config.check_wavelet)
     st.subheader("Diagnosis")
+    if not findings:
+        st.caption("No findings for this model and image: no wavelet pools to check and no threshold crossed.")
+        return
     shown = [f for i, f in enumerate(findings) if i == 0 or f.severity != "info"]
     for finding in shown:
-        SEVERITY_BOX[finding.severity](f"**{finding.title}** — {finding.text}")
+        SEVERITY_BOX[finding.severity](f"**{finding.title}** — {finding.worded(fix_words)}")
     rest = [f for f in findings if f not in shown]
     if rest:
         with st.expander(f"{len(rest)} more findings (how the model handles detail)"):
             for finding in rest:
-                st.markdown(f"**{finding.title}** — {finding.text}")
+                st.markdown(f"**{finding.title}** — {finding.worded(fix_words)}")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import tempfile
+from pathlib import Path
 
 import streamlit as st
 
@@ -19,9 +22,22 @@ from wavevis.wavelets import list_wavelets
 from .analysis import ImageChoice
 from .launch import LaunchOptions
 
-__all__ = ["image_controls", "load_report_panel", "model_controls", "upload_sha"]
+__all__ = ["CUSTOM_MODEL", "SIDEBAR_LABELS", "fix_words", "image_controls", "load_report_panel", "model_controls",
+           "upload_sha"]
 
 DEFAULTS = ModelConfig()  # what the controls show before the user picks anything
+CUSTOM_MODEL = "Model file…"  # the model menu's entry for a file chosen here (only with --allow-code)
+# Model option (a Fix's option, the CLI's flag name) → the sidebar control that sets it.
+SIDEBAR_LABELS: dict[str, str] = {
+    "model": "Model", "pool": "Pool variant", "wavelet": "Wavelet", "num-classes": "Classes", "weights": "Weights",
+    "init": "Init scheme", "seed": "Seed",
+}
+LAUNCH_HINT = 'make run ARGS="--model file.py:Net --weights ckpt.pt"'
+
+
+def fix_words(fix) -> str:
+    """A finding's fix (`wavevis.findings.Fix`) in the sidebar's words: "Pool variant = wave-cat (sidebar)"."""
+    return f"**{SIDEBAR_LABELS.get(fix.option, fix.option)} = {fix.value}** (sidebar)"
 
 
 def upload_sha(upload) -> str:
@@ -41,10 +57,17 @@ def model_controls(launch: LaunchOptions) -> tuple[ModelConfig, bytes | None]:
     """
     sb = st.sidebar
     sb.header("Model")
-    specs = list_models() + ([launch.model] if launch.model else [])
-    model = sb.selectbox("Model", specs, index=len(specs) - 1 if launch.model else specs.index(DEFAULTS.model),
-                         key="model", help="Built-in models; a custom one is given at launch: "
-                                           "`streamlit run app.py -- --model file.py:Net`")
+    launched = [launch.model] if launch.model and launch.model not in list_models() else []
+    specs = list_models() + launched + ([CUSTOM_MODEL] if launch.allow_code else [])
+    model = sb.selectbox(
+        "Model", specs, index=specs.index(launch.model or DEFAULTS.model), key="model",
+        help="Built-in models, a model given at launch, and (when the app was started with --allow-code) a "
+             f"model file of yours. Launch with a model: `{LAUNCH_HINT}`.")
+    if model == CUSTOM_MODEL:
+        model = custom_model_controls()
+    elif not launch.allow_code:
+        sb.caption("Your own model file? Loading one runs its code on this server, so it is off here: start the "
+                   f'app with `make run ARGS="--allow-code"` to choose one in the sidebar, or `{LAUNCH_HINT}`.')
     builtin = model in list_models()
     pool = sb.selectbox("Pool variant", list(POOLS), key="pool", disabled=not builtin,
                         index=list(POOLS).index(DEFAULTS.pool), format_func=lambda p: f"{p} — {POOLS[p].description}")
@@ -76,6 +99,35 @@ def model_controls(launch: LaunchOptions) -> tuple[ModelConfig, bytes | None]:
     return config, data
 
 
+def custom_model_controls() -> str:
+    """A model file chosen in the sidebar (a path or an uploaded .py) as a spec "file.py:Name".
+
+    Only offered when the app was started with --allow-code: loading the file runs its code.
+    Returns the default built-in model's name until a file and a name are given.
+    """
+    sb = st.sidebar
+    sb.warning("Loading a model file runs its Python code on this server (allowed by --allow-code at launch).")
+    upload = sb.file_uploader("Model file (.py)", type=["py"], key="model_file")
+    name = sb.text_input("Class or factory in the file", value="Net", key="model_name").strip()
+    path = sb.text_input("…or a spec: file.py:Name or package.module:callable", key="model_spec",
+                         disabled=upload is not None).strip()
+    if upload is not None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            sb.error(f"{name!r} is not a Python name: give the class or factory defined in {upload.name}")
+            return DEFAULTS.model
+        folder = Path(tempfile.gettempdir()) / "wavevis-models" / upload_sha(upload)[:16]
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(upload.name).stem) or "model"
+        file = folder / f"{stem}.py"
+        if not file.exists():
+            file.write_bytes(upload.getvalue())
+        return f"{file}:{name}"
+    if path:
+        return path
+    sb.info(f"Upload a .py file or give a spec; until then the built-in {DEFAULTS.model} is shown.")
+    return DEFAULTS.model
+
+
 def image_controls() -> ImageChoice:
     """An uploaded image or a sample, its analysed size and normalisation."""
     sb = st.sidebar
@@ -85,14 +137,17 @@ def image_controls() -> ImageChoice:
     sample = sb.selectbox("…or a sample", samples, index=samples.index(DEFAULT_SAMPLE) if DEFAULT_SAMPLE in samples else 0,
                           key="sample", format_func=lambda n: f"{n} — {SAMPLE_IMAGES[n]}",
                           disabled=upload is not None)
-    size = int(sb.number_input("Size (square side; 0 keeps the image's own size)", min_value=0,
+    size = int(sb.number_input("Size (px; 0 keeps the image's own size)", min_value=0,
                                max_value=MAX_INPUT_SIDE, value=224, step=32, key="size",
                                help=f"Images are first downscaled to at most {MAX_INPUT_SIDE} px per side."))
+    keep_aspect = sb.checkbox("Keep aspect ratio (short side = Size)", key="keep_aspect",
+                              help="Off: the image is squashed to Size × Size. The caption above the pages "
+                                   "always says what was done to the image.")
     normalize = sb.radio("Normalisation", NORMALIZATIONS, key="normalize", horizontal=True)
     if upload is not None:
-        return ImageChoice(upload.name, upload.getvalue(), upload_sha(upload), size, normalize)
+        return ImageChoice(upload.name, upload.getvalue(), upload_sha(upload), size, normalize, keep_aspect)
     data = sample_image_path(sample).read_bytes()
-    return ImageChoice(sample, data, hashlib.sha256(data).hexdigest(), size, normalize)
+    return ImageChoice(sample, data, hashlib.sha256(data).hexdigest(), size, normalize, keep_aspect)
 
 
 def load_report_panel(load_report: LoadReport | None) -> None:

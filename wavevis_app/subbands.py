@@ -11,8 +11,9 @@ from wavevis.records import LayerStats
 from wavevis.render import band_title, colorize, reconstructions, subband_magnitudes
 from wavevis.wavelets import SUBBANDS
 
-from .analysis import Analysis
-from .labels import call_label
+from .analysis import Analysis, pool_checks
+from .labels import band_caption, call_label
+from .pickers import fresh_selectbox
 
 __all__ = ["show_subbands", "subband_panels"]
 
@@ -43,8 +44,8 @@ def show_subbands(analysis: Analysis) -> None:
     if not pools:
         st.info("This model has no wavelet pools (no module with LL/LH/HL/HH convs).")
         return
-    index = st.selectbox("Wavelet pool", pools, key="subband_pool", persist_state=PERSIST,
-                         format_func=lambda i: call_label(report, i))
+    index = fresh_selectbox(st, "Wavelet pool", pools, [call_label(report, i) for i in pools], "subband_pool",
+                            pools[0])
     info = report.calls[index]
     stats = report.layer_stats()[index]
     with st.spinner("Fetching the pool's input…"):  # recomputed on demand for large images
@@ -54,7 +55,12 @@ def show_subbands(analysis: Analysis) -> None:
     pick = st.selectbox("Channel", channels, key="subband_channel", persist_state=PERSIST)
     channel = None if pick == "mean over channels" else int(pick)
     passes = stats.passes
-    if passes == ("LL",):
+    failed = [c for c in pool_checks(analysis) if c.layer == info.layer and not c.passed]
+    if failed:
+        summary = (f"Its sanity checks fail ({', '.join(c.check for c in failed)}): its four filters are no wavelet "
+                   "bank, so the panels show the bands its own filters make and how much detail it drops cannot be "
+                   "read from them (the diagnosis leaves it out too).")
+    elif passes == ("LL",):
         summary = (f"It passes on LL only and **discards {stats.discarded_fraction_ac:.1%} of its input's spatial "
                    f"variation** (LH+HL+HH; {stats.discarded_fraction:.1%} of the energy including each "
                    "channel's mean).")
@@ -65,8 +71,14 @@ def show_subbands(analysis: Analysis) -> None:
     st.markdown(f"**{info.layer}** input: {pool_in.shape[0]} channels of {pool_in.shape[1]}×{pool_in.shape[2]}. "
                 + summary)
     subband_panels(st, stats, subband_magnitudes(bands, channel))
-    st.caption("|band| magnitudes, each panel on its own colour scale (LL is far larger than the details).")
+    st.caption("|band| magnitudes, each panel on its own colour scale. " + band_caption(stats.in_energies))
     if passes != ("LL",):
+        return
+    if failed:
+        why = next((c.text for c in failed if c.check == "reconstruction"), None)
+        st.info(f"No rebuild for {info.layer}: its checks fail ({', '.join(c.check for c in failed)}), so its "
+                "four bands are not a wavelet transform that an inverse DWT could undo"
+                + (f" — {why}" if why else "") + " See the Checks page.")
         return
     module = analysis.model.get_submodule(info.layer)
     try:

@@ -1,0 +1,164 @@
+"""Vega-Lite specs of the charts (wavevis.charts): encodings, titles, tooltips, and data = the CSV's rows."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import wavevis
+from wavevis.charts import (
+    DEPTH_METRICS, GRID_DATASETS, TILE_SELECTION, GridTile, colorbar_rows, depth_chart, depth_metrics, depth_rows,
+    grid_spec, image_chart,
+)
+from wavevis.records import call_name
+
+
+@pytest.fixture(scope="module")
+def stats() -> dict[str, list]:
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    return {pool: wavevis.analyze(wavevis.build_model("wavevgg", pool=pool, seed=0), x).layer_stats()
+            for pool in ("wave-ll", "wave-cat", "max")}
+
+
+def panels(spec: dict) -> list[dict]:
+    return spec["concat"]
+
+
+def marks(panel: dict) -> dict[str, dict]:
+    return {layer["mark"]["type"]: layer for layer in panel["layer"]}
+
+
+def test_call_name_numbers_later_calls_only():
+    info = wavevis.CallInfo(3, "relu", 1, "act", "ReLU", 4, 2, 2)
+    assert call_name(info) == "relu"
+    assert call_name(wavevis.CallInfo(9, "relu", 9, "act", "ReLU", 4, 2, 2)) == "relu#9"
+    assert call_name(wavevis.CallInfo(0, "features.0", 1, "conv", "Conv2d", 4, 2, 2)) == "features.0"
+
+
+def test_depth_chart_data_are_the_csv_rows(stats):
+    rows = stats["wave-ll"]
+    spec = depth_chart({"wave-ll": rows}).to_dict()
+    data = spec["data"]["values"]
+    shown = [m.column for m in depth_metrics({"wave-ll": rows})]
+    assert shown == [m.column for m in DEPTH_METRICS]  # wave-ll discards: every panel
+    for metric in shown:
+        picked = [d for d in data if d["metric"] == metric]
+        expected = [r for r in rows if metric != "discarded_fraction_ac" or r.kind == "wavepool"]
+        assert [d["index"] for d in picked] == [r.index for r in expected]
+        for d, r in zip(picked, expected):
+            csv = r.as_row()
+            assert d["name"] == call_name(r) and d["layer"] == csv["layer"] and d["call"] == csv["call"]
+            assert d["kind"] == csv["kind"] and d["type"] == csv["type"] and d["channels"] == csv["channels"]
+            assert d["value"] == csv[metric]  # the very float the CSV writes (no rounding, no scaling)
+
+
+def test_depth_chart_panels_axes_tooltips_zoom_and_pool_rules(stats):
+    rows = stats["wave-ll"]
+    spec = depth_chart({"wave-ll": rows}).to_dict()
+    assert len(panels(spec)) == 6 and spec["columns"] == 2
+    assert spec["resolve"]["scale"]["y"] == "independent"
+    pools = [r.index for r in rows if r.kind in ("pool", "wavepool")]
+    zooms = {p["name"]: p for p in spec["params"]}
+    for panel, metric in zip(panels(spec), DEPTH_METRICS):
+        layers = marks(panel)
+        rule = layers["rule"]
+        assert [v["index"] for v in rule["data"]["values"]] == pools
+        assert [t["field"] for t in rule["encoding"]["tooltip"]] == ["name", "type"]
+        drawn = [layers[k] for k in ("line", "point", "bar") if k in layers]
+        assert drawn
+        for layer in drawn:
+            enc = layer["encoding"]
+            assert enc["y"]["title"] == metric.title and enc["y"]["field"] == "value"
+            assert enc["x"]["title"] == "recorded call, in forward order"
+            axis = enc["x"]["axis"]
+            assert axis["labelAngle"] == -45 and axis["labelLimit"] == 0 and axis["values"] == [r.index for r in rows]
+            for r in rows:  # every tick labelled with the call's one name
+                assert f'"{r.index}": "{call_name(r)}"' in axis["labelExpr"]
+            tips = [t["field"] for t in enc["tooltip"]]
+            assert tips == ["name", "type", "kind_name", "channels", "height", "width", "value"]
+            assert layer["transform"] == [{"filter": f"(datum.metric === '{metric.column}')"}]
+        assert zooms[f"zoom_{metric.column}"]["bind"] == "scales"  # wheel zoom and drag pan per panel
+    assert "bar" in marks(panels(spec)[-1]) and "line" in marks(panels(spec)[0])
+    shares = [p for p, m in zip(panels(spec), DEPTH_METRICS) if m.share]
+    assert all(marks(p).get("point", marks(p).get("bar"))["encoding"]["y"]["axis"]["format"] == ".0%" for p in shares)
+
+
+@pytest.mark.parametrize("pool", ["max", "wave-cat"])
+def test_no_discarded_panel_where_no_pool_discards(stats, pool):
+    series = {pool: stats[pool]}
+    assert "discarded_fraction_ac" not in [m.column for m in depth_metrics(series)]
+    spec = depth_chart(series).to_dict()
+    assert len(panels(spec)) == 5
+    assert {d["metric"] for d in spec["data"]["values"]} == {m.column for m in DEPTH_METRICS[:5]}
+
+
+def test_compare_has_one_colour_per_model_and_a_model_column(stats):
+    series = {"wave-ll": stats["wave-ll"], "wave-cat": stats["wave-cat"]}
+    spec = depth_chart(series).to_dict()
+    assert len(panels(spec)) == 6  # one model discards: its panel stays
+    for panel in panels(spec):
+        for layer in panel["layer"][1:]:
+            assert layer["encoding"]["color"]["field"] == "model"
+            assert layer["encoding"]["tooltip"][0]["field"] == "model"
+    data = spec["data"]["values"]
+    assert {d["model"] for d in data} == set(series)
+    sums = {m: [d["value"] for d in data if d["model"] == m and d["metric"] == "sum"] for m in series}
+    assert sums == {m: [r.sum for r in rows] for m, rows in series.items()}
+    bars = marks(panels(spec)[-1])["bar"]["encoding"]
+    assert bars["xOffset"]["field"] == "model"
+
+
+def test_depth_rows_blank_cells_stay_blank(stats):
+    rows = depth_rows({"m": stats["wave-ll"]})
+    avgpool = [r for r in rows if r["name"] == "avgpool" and r["metric"] == "detail_fraction_ac"]
+    assert avgpool == [pytest.approx(avgpool[0])] and avgpool[0]["value"] is None  # 1×1: no Haar probe
+
+
+def test_grid_spec_tiles_click_selection_numbers_and_colour_bar():
+    picture = np.zeros((2 * 10 + 1, 2 * 20 + 1, 3), dtype=np.uint8)  # 2×2 tiles of 10×20 px, 1 px apart
+    tiles = [GridTile(c, -1.0 * c, 2.0 * c, 0.5) for c in (80, 3, 11)]
+    bar = colorbar_rows("magma", -2.0, 5.0)
+    spec = grid_spec(picture, tiles, columns=2, tile=(10, 20), pad=1, width=82, colorbar=bar, colorbar_title="value",
+                     selected=3)
+    data = spec["datasets"]
+    assert set(data) == set(GRID_DATASETS)
+    grid, colour = spec["hconcat"]
+    image, hits, outline, halo, text = grid["layer"]
+    assert image["mark"]["type"] == "image" and image["data"] == {"name": "grid_picture"}
+    assert data["grid_picture"][0]["url"].startswith("data:image/jpeg;base64,")
+    assert image["mark"]["width"] == 82 and image["mark"]["height"] == 42  # scaled ×2, aspect kept
+    rows = data["grid_tiles"]
+    assert [d["channel"] for d in rows] == [80, 3, 11]
+    # Tile i at column i % 2, row i // 2, each 20×10 px plus 1 px pad, scaled ×2 (82 / 41):
+    assert [(d["x"], d["x2"], d["y"], d["y2"]) for d in rows] == [
+        (0.0, 40.0, 0.0, 20.0), (42.0, 82.0, 0.0, 20.0), (0.0, 40.0, 22.0, 42.0)]
+    assert [d["picked"] for d in rows] == [False, True, False]
+    assert hits["mark"]["type"] == "rect" and hits["mark"]["fillOpacity"] == 0.0 and hits["data"]["name"] == "grid_tiles"
+    (pick,) = spec["params"]  # Altair lifts the selection to the top, naming the view it listens on
+    assert pick["name"] == TILE_SELECTION and pick["views"] == [hits["name"]]
+    assert pick["select"] == {"type": "point", "fields": ["channel"], "on": "click", "clear": False}
+    assert [t["field"] for t in hits["encoding"]["tooltip"]] == ["channel", "order", "min", "max", "mean"]
+    assert outline["mark"]["stroke"] == "#ff2b2b" and outline["transform"] == [{"filter": "datum.picked"}]
+    for layer in (halo, text):
+        assert layer["mark"]["type"] == "text" and layer["encoding"]["text"]["field"] == "channel"
+        assert layer["encoding"]["tooltip"]
+    # The colour bar: magma from −2 (bottom) to 5 (top), colours in its rows, titled, with a tooltip.
+    enc = colour["encoding"]
+    assert enc["y"]["title"] == "value" and enc["color"] == {"field": "color", "legend": None, "scale": None,
+                                                              "type": "nominal"}
+    assert data["grid_colorbar"] == bar and bar[0]["lo"] == -2.0 and math.isclose(bar[-1]["hi"], 5.0)
+    assert bar[0]["color"] == "#000004" and bar[-1]["color"] == "#fcfdbf"
+    assert enc["tooltip"]
+    again = grid_spec(picture, tiles[:1], columns=2, tile=(10, 20), pad=1, width=82, colorbar=bar,
+                      colorbar_title="value")
+    assert [d["channel"] for d in again["datasets"]["grid_tiles"]] == [80]  # the cached layout carries no data
+    assert [d["channel"] for d in spec["datasets"]["grid_tiles"]] == [80, 3, 11]
+
+
+def test_image_chart_keeps_the_aspect_and_has_a_tooltip():
+    spec = image_chart(np.zeros((50, 100, 3), dtype=np.uint8), "input", width=300).to_dict()
+    assert spec["width"] == 300 and spec["height"] == 150
+    assert spec["mark"]["type"] == "image" and spec["encoding"]["tooltip"]

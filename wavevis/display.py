@@ -1,0 +1,131 @@
+"""Compact display copies of every recorded call's maps: 8-bit per channel with its range, block-averaged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .capture import _targets, model_lock
+from .errors import AnalysisError, one_line
+from .stats import as_chw
+
+__all__ = ["DISPLAY_SIDE", "DisplayMap", "DisplayMaps", "display_maps"]
+
+# Longest side of a stored display map: larger maps are block-averaged by an integer factor to at
+# most this. A feature grid draws tiles of at most 128 px and the one-channel view 256 px, so at or
+# below this size the display copy holds all the picture there is to see.
+DISPLAY_SIDE = 256
+
+
+@dataclass(frozen=True)
+class DisplayMap:
+    """One call's output for display: per-channel 8-bit codes and the range they span.
+
+    Value ≈ lo + code · (hi − lo) / 255, within (hi − lo) / 510 of the block mean (the colour
+    lookup has 256 levels, so the picture is the one the float map gives, up to one level).
+
+    Attributes:
+        codes: uint8 (C, h, w): each channel's block means quantised to its own range.
+        lo, hi: float32 (C,): each channel's smallest and largest block mean.
+        factor: the block side (1: full resolution).
+        shape: (C, H, W) of the full map.
+    """
+
+    codes: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    factor: int
+    shape: tuple[int, int, int]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (codes and ranges)."""
+        return self.codes.nbytes + self.lo.nbytes + self.hi.nbytes
+
+    def values(self, channels: list[int] | None = None) -> np.ndarray:
+        """The stored maps as float32 (n, h, w): every channel, or those picked, in that order."""
+        pick = slice(None) if channels is None else list(channels)
+        codes = self.codes[pick].astype(np.float32)
+        lo, hi = self.lo[pick], self.hi[pick]
+        return lo[:, None, None] + codes * ((hi - lo) / 255.0)[:, None, None]
+
+    @classmethod
+    def of(cls, y: torch.Tensor, max_side: int = DISPLAY_SIDE) -> DisplayMap:
+        """The display copy of one image's output `y` (any shape `stats.as_chw` takes)."""
+        chw = as_chw(y.detach()).float()
+        c, h, w = chw.shape
+        factor = max(1, -(-max(h, w) // max_side))
+        small = F.avg_pool2d(chw[None], factor)[0] if factor > 1 else chw  # borders that fill no block are dropped
+        flat = small.reshape(c, -1)
+        finite = torch.isfinite(flat)
+        if flat.shape[1]:  # ranges of the finite values (NaN/Inf from broken weights are code 0)
+            lo = torch.where(finite, flat, torch.inf).amin(dim=1)
+            hi = torch.where(finite, flat, -torch.inf).amax(dim=1)
+            lo, hi = torch.where(finite.any(dim=1), lo, 0.0), torch.where(finite.any(dim=1), hi, 0.0)
+        else:
+            lo = hi = torch.zeros(c)
+        span = (hi - lo).clamp_min(torch.finfo(torch.float32).tiny)
+        codes = (small - lo[:, None, None]) * (255.0 / span)[:, None, None]
+        codes = torch.where(torch.isfinite(small), codes, 0.0).round_().clamp_(0, 255).to(torch.uint8)
+        return cls(codes.numpy(), lo.numpy().astype(np.float32), hi.numpy().astype(np.float32), factor, (c, h, w))
+
+
+@dataclass(frozen=True)
+class DisplayMaps:
+    """Display copies of every recorded call of one forward pass, in forward order (as `Report.calls`)."""
+
+    maps: tuple[DisplayMap, ...]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by all copies."""
+        return sum(m.nbytes for m in self.maps)
+
+    def __getitem__(self, index: int) -> DisplayMap:
+        return self.maps[index]
+
+    def __len__(self) -> int:
+        return len(self.maps)
+
+
+def display_maps(model: nn.Module, x: torch.Tensor, *, image: int = 0, max_side: int = DISPLAY_SIDE) -> DisplayMaps:
+    """Run the model once and keep a compact display copy of every recorded call's output.
+
+    The calls are the ones `analyze` records (every conv, activation and pooling call, in forward
+    order), so `display_maps(model, x)[i]` belongs to `report.calls[i]`. Each output is reduced
+    in its forward hook, so memory stays near a plain forward pass plus the copies: at most
+    C·max_side² bytes per call.
+
+    Args:
+        model: the model (eval mode).
+        x: the input batch.
+        image: which image of the batch.
+        max_side: longest side of a stored map (`DISPLAY_SIDE`).
+
+    Raises:
+        AnalysisError: the forward pass failed.
+    """
+    copies: list[DisplayMap] = []
+
+    def hook(module: nn.Module, inputs: tuple, output: object) -> None:
+        # The calls `capture` records: a tensor output with a batch and at least one value.
+        if isinstance(output, torch.Tensor) and output.dim() >= 2 and output.numel() > 0:
+            copies.append(DisplayMap.of(output[0], max_side))  # reduced now: an in-place ReLU comes next
+
+    handles = []
+    with model_lock(model):
+        try:
+            for _, module, _ in _targets(model):
+                handles.append(module.register_forward_hook(hook))
+            with torch.no_grad():
+                model(x[image : image + 1])
+        except Exception as exc:  # noqa: BLE001 - a user's model may raise anything
+            raise AnalysisError(f"the forward pass for the display maps failed: {one_line(exc)}") from None
+        finally:
+            for handle in handles:
+                handle.remove()
+    return DisplayMaps(tuple(copies))
