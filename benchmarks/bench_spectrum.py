@@ -3,7 +3,8 @@
 Medians of interleaved rounds at 224² (batch 1, 2 threads) on the built-in wavevgg, each variant as
 a ratio of plain `analyze` measured in the same rounds: spectra off (must be 1.00: the recorder is
 not even created), spectra on, and — the floor any exact spectrum pays — the bare float32 rfft2 of
-every recorded map (maps captured beforehand, the same ~1 MB channel chunks as wavevis/spectrum.py).
+every recorded map (maps captured beforehand, the same ~1 MB channel chunks and the one thread
+that wavevis/spectrum.py uses).
 
     python benchmarks/bench_spectrum.py [--repeats 11] [--size 224] [--pool wave-ll]
 """
@@ -33,11 +34,17 @@ def _measure(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, fl
 
 
 def _bare_ffts(maps: list[torch.Tensor]) -> None:
-    for y in maps:
-        c, h, w = y.shape
-        step = max(1, min(c, (1 << 20) // (h * (w // 2 + 1) * 8)))
-        for start in range(0, c, step):
-            torch.fft.rfft2(y[start : start + step])
+    """The FFTs alone, as the recorder runs them: ~1 MB channel chunks, on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for y in maps:
+            c, h, w = y.shape
+            step = max(1, min(c, (1 << 20) // (h * (w // 2 + 1) * 8)))
+            for start in range(0, c, step):
+                torch.fft.rfft2(y[start : start + step])
+    finally:
+        torch.set_num_threads(threads)
 
 
 def main() -> None:

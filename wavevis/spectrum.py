@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -445,6 +446,26 @@ def _is_step(before: tuple[int, int], after: tuple[int, int]) -> bool:
     return any(a < b and a <= -(-b // 2) for a, b in zip(after, before))
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run the spectra on one intra-op thread, then restore the thread count.
+
+    They are many small operations (≈1 MB channel chunks); on the shared 2-core machines they run
+    on, splitting each over two threads made them 6-20× slower under load (benchmarks/
+    bench_spectrum.py: analyze + spectra 5.3× analyze with two threads, 1.23× with one), while
+    the model's own layers keep every thread.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class SpectrumRecorder:
     """Forward hooks that compute each recorded call's spectrum as the forward pass produces it.
 
@@ -495,7 +516,8 @@ class SpectrumRecorder:
     def _hook_for(self, name: str):
         def hook(module: nn.Module, inputs: tuple, output: object) -> None:
             if threading.get_ident() == self._owner:
-                self._record(name, module, inputs, output)
+                with _one_thread():
+                    self._record(name, module, inputs, output)
         return hook
 
     def _record(self, name: str, module: nn.Module, inputs: tuple, output: object) -> None:
