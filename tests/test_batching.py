@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import wavevis
-from wavevis import cli, cli_sweep
+from wavevis import cli_sweep
 from wavevis.batching import Decoded, decoded_images, image_batches
 from wavevis.cli import main
 from wavevis.errors import ImageError

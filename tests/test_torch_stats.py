@@ -6,7 +6,7 @@ import torch
 
 import wavevis
 from wavevis import torch_stats
-from wavevis.kernels import FIELDS, channel_pass
+from wavevis.kernels import FIELDS
 from wavevis.stats import batch_stats, layer_values, map_stats, stats_backend
 from wavevis.torch_stats import accumulation_dtype, torch_fields
 

@@ -87,7 +87,7 @@ def cached_model(key: str, _config: ModelConfig, _data: bytes | None) -> tuple[t
 def cached_report(model_key: str, image_key: str, _model: torch.nn.Module, _x: torch.Tensor, name: str) -> Report:
     """One analysis per model + image; feature maps kept for images up to KEEP_MAPS_MAX_PIXELS."""
     keep = _x.shape[-2] * _x.shape[-1] <= KEEP_MAPS_MAX_PIXELS
-    return analyze(_model, _x, images=[name], keep_maps=keep)
+    return analyze(_model, _x, images=[name], keep_maps=keep, require_calls=True)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
-from wavevis.errors import CheckpointError
+from wavevis.errors import CheckpointError, escape
 
 __all__ = ["MB", "LaunchOptions", "check_checkpoint_size", "checkpoint_size", "file_stamp", "parse_launch"]
 
@@ -82,7 +82,7 @@ def check_checkpoint_size(name: str | None, weights: bytes | str | None, limit: 
     size = checkpoint_size(weights)
     if size is not None and size > limit:
         raise CheckpointError(
-            f"{name or 'checkpoint'} is {size / MB:,.1f} MB, over this app's {limit // MB} MB upload "
+            f"{escape(name) if name else 'checkpoint'} is {size / MB:,.1f} MB, over this app's {limit // MB} MB upload "
             "limit: use a smaller checkpoint, or raise server.maxUploadSize in .streamlit/config.toml"
         )
 

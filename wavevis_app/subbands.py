@@ -37,12 +37,26 @@ def subband_panels(parent, stats: LayerStats, magnitudes: Mapping[str, np.ndarra
 
 
 @st.fragment
+def pool_wavelet(report, index: int) -> str:
+    """The wavelet a pool's bands come from: what probing matched, else its `wavelet` attribute, else Haar.
+
+    The pool is taken from the record, not by name: a pool held as a module-level global is no
+    submodule of the model.
+    """
+    site = report.records[index].pool
+    if site is not None and site.probe is not None and site.probe.wavelet:
+        return site.probe.wavelet
+    own = getattr(site.module, "wavelet", None) if site is not None else None
+    return own if isinstance(own, str) else "haar"
+
+
 def show_subbands(analysis: Analysis) -> None:
     """The Subbands page (a fragment: picking a pool or channel reruns only this page)."""
     report = analysis.report
     pools = [c.index for c in report.calls if c.kind == "wavepool"]
     if not pools:
-        st.info("This model has no wavelet pools (no module with LL/LH/HL/HH convs).")
+        st.info("This model has no wavelet pools (no layer that works as a wavelet filter bank halving its maps; "
+                "see README 'Which layers count as wavelet pools').")
         return
     index = fresh_selectbox(st, "Wavelet pool", pools, [call_label(report, i) for i in pools], "subband_pool",
                             pools[0])
@@ -80,9 +94,8 @@ def show_subbands(analysis: Analysis) -> None:
                 "four bands are not a wavelet transform that an inverse DWT could undo"
                 + (f" — {why}" if why else "") + " See the Checks page.")
         return
-    module = analysis.model.get_submodule(info.layer)
     try:
-        rebuilt = reconstructions(bands, getattr(module, "wavelet", "haar"))
+        rebuilt = reconstructions(bands, pool_wavelet(report, index))
     except (ValueError, RuntimeError) as exc:  # a user pool whose filters are no wavelet we know
         st.info(f"No rebuild for {info.layer}: {str(exc).splitlines()[0]}")
         return
