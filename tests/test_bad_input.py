@@ -330,7 +330,8 @@ def test_app_images(tmp_path: Path, fresh_caches: None, monkeypatch: pytest.Monk
             title = at.caption[0].value
             assert f"· {case.filename} (" in title, title
             if case.input_size:
-                assert title.endswith("({}×{})".format(*case.input_size)), title
+                # The title names the analysed size after the file, then what was done to the image.
+                assert f"· {case.filename} ({case.input_size[0]}×{case.input_size[1]})" in title, title
         # Recovery: the good image again, at the usual size, gives the same analysis as before.
         at.sidebar.number_input(key="size").set_value(SIZE)
         at = at.file_uploader(key="image").clear().upload("good.png", good, "image/png").run()
