@@ -379,6 +379,7 @@ SIGNALS = [
 def test_a_signal_mid_folder_in_process_removes_every_temporary(signum, code, line, images, tmp_path, monkeypatch):
     """main() itself: the signal arrives while the second image is analysed."""
     import wavevis.cli as cli
+    import wavevis.cli_sweep as cli_sweep
 
     calls = []
 
@@ -388,7 +389,7 @@ def test_a_signal_mid_folder_in_process_removes_every_temporary(signum, code, li
             os.kill(os.getpid(), signum)  # the handler runs in this (main) thread at once
         return wavevis.analyze(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "analyze", analyze_then_signal)
+    monkeypatch.setattr(cli_sweep, "analyze", analyze_then_signal)  # where `wavevis stats` analyses
     out = tmp_path / "layers.csv"
     out.write_text("before\n")
     code_got, stdout, err = run(["stats", str(images), "--size", "16", "--out", str(out),

@@ -215,6 +215,8 @@ def test_torchrun_rows_one_image_each_rank_errors_and_compare(folders, tmp_path)
         "compare": ["stats", imgs, "--size", "64", "--compare", "pool=max", "--out", str(tmp_path / "cmp.csv")],
         # An unreadable file on rank 1: one error line, from rank 0; nothing written.
         "bad": ["stats", bad, "--summary", "--size", "64", "--out", str(tmp_path / "bad.csv")],
+        # merge_groups: one summary per group, a group that rank 0 never saw.
+        "groups": [],
     }
     (tmp_path / "scenarios.json").write_text(json.dumps(scenarios))
     done = torchrun(str(DRIVER), str(tmp_path / "scenarios.json"), str(tmp_path / "results"), cwd=tmp_path)
@@ -237,3 +239,17 @@ def test_torchrun_rows_one_image_each_rank_errors_and_compare(folders, tmp_path)
     err = results[0]["bad"]["stderr"]
     assert err.count("error:") == 1 and err.splitlines()[-1].startswith("error: ") and "im2.png" in err
     assert results[1]["bad"]["stderr"] == "" and not (tmp_path / "bad.csv").exists()
+
+    sys.path.insert(0, str(DRIVER.parent))
+    import torchrun_driver as driver
+
+    model = driver.tiny_model()
+    want: dict[str, Summary] = {}
+    for group, x in driver.grouped_images(range(5)):
+        want.setdefault(group, Summary()).add(wavevis.analyze(model, x))
+    for rank in (0, 1):
+        got = results[rank]["groups"]
+        assert list(got) == ["a", "b"] and [got[g]["images"] for g in got] == [3, 2]
+        for group, summary in want.items():
+            assert_rows_match(got[group]["rows"], json.loads(json.dumps(summary.rows())))
+            assert_rows_match(got[group]["channels"], json.loads(json.dumps(summary.channel_rows())))
