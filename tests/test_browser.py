@@ -172,7 +172,11 @@ def test_compare_page_runs_a_second_model_in_its_fragment(browser, server, tmp_p
         body.get_by_text("wavevgg pool=wave-cat").first.wait_for(timeout=60_000)
         wait_until_idle(page)
         assert body.get_by_role("button", name="Download both as CSV (with a model column)").is_visible()
-        assert body.get_by_text("wavevgg pool=wave-ll").count() == 1  # the first model's column head
+        heads = body.locator('[data-testid="stMarkdownContainer"]').get_by_text("wavevgg pool=wave-ll")
+        assert heads.count() == 1  # the first model's column head
+        legend = body.locator(CHART).first.evaluate(  # one colour per model: the chart's legend names both
+            "c => [...c.querySelectorAll('g.role-legend-label text')].map(t => t.textContent)")
+        assert legend[:2] == ["wavevgg pool=wave-ll", "wavevgg pool=wave-cat"]
         wait_for_images(page, '[data-testid="stMain"]')
         page.screenshot(path=tmp_path / "compare.png")
     finally:

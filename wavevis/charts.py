@@ -140,7 +140,7 @@ def _tooltip(metric: Metric, compare: bool) -> list[alt.Tooltip]:
 def _panel(metric: Metric, names: Mapping[int, str], pools: Sequence[dict], models: Sequence[str], width: int,
            height: int) -> alt.LayerChart:
     compare = len(models) > 1
-    y = alt.Y("value:Q", title=metric.title, axis=alt.Axis(format=".0%" if metric.share else ".4~g"))
+    y = alt.Y("value:Q", title=metric.title, axis=alt.Axis(format=".0%" if metric.share else ",.3~r"))
     # Distinct hues (tableau10), models in the order given: the theme's default blues look alike.
     color = (alt.Color("model:N", title="model", legend=alt.Legend(orient="top"),
                        scale=alt.Scale(domain=list(models), scheme="tableau10"))
