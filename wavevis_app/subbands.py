@@ -36,7 +36,6 @@ def subband_panels(parent, stats: LayerStats, magnitudes: Mapping[str, np.ndarra
         box.image(colorize(magnitudes[name], "magma"), caption=band_title(name, energy / total), width="stretch")
 
 
-@st.fragment
 def pool_wavelet(report, index: int) -> str:
     """The wavelet a pool's bands come from: what probing matched, else its `wavelet` attribute, else Haar.
 
@@ -50,6 +49,7 @@ def pool_wavelet(report, index: int) -> str:
     return own if isinstance(own, str) else "haar"
 
 
+@st.fragment
 def show_subbands(analysis: Analysis) -> None:
     """The Subbands page (a fragment: picking a pool or channel reruns only this page)."""
     report = analysis.report
