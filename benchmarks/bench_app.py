@@ -105,7 +105,7 @@ def overview_breakdown(repeats: int, side: int = 224) -> dict[str, float]:
     import wavevis
     from wavevis.checks import check_pools
     from wavevis.findings import diagnose
-    from wavevis.charts import depth_chart
+    from wavevis.charts import depth_spec
     from wavevis.report import Report
 
     model = wavevis.build_model("wavevgg")
@@ -118,7 +118,7 @@ def overview_breakdown(repeats: int, side: int = 224) -> dict[str, float]:
         # A fresh Report each time: its rows are built on first use, as for a new image.
         "rows + diagnose": lambda: diagnose(Report(report.records, report.images, report.input_shape, model, x),
                                             checks=checks),
-        "depth chart spec": lambda: depth_chart({"wavevgg": report.layer_stats()}).to_dict(),
+        "depth chart spec": lambda: depth_spec({"wavevgg": report.layer_stats()}),
     }
     out = {}
     for name, fn in pieces.items():
@@ -208,12 +208,12 @@ def post_run_gc() -> tuple[float, float]:
 
     import app  # noqa: F401 - every page module, as a server holds them
     import wavevis
-    from wavevis.charts import depth_chart
+    from wavevis.charts import depth_spec
     from wavevis_app.compute import freeze_long_lived
 
     model = wavevis.build_model("wavevgg")
     report = wavevis.analyze(model, torch.rand(1, 3, 224, 224), keep_maps=True)
-    depth_chart({"wavevgg": report.layer_stats()}).to_dict()
+    depth_spec({"wavevgg": report.layer_stats()})
 
     def collect() -> float:
         times = []

@@ -163,7 +163,7 @@ def test_default_page_shows_overview_grids_subbands_and_downloads():
     (depth,) = charts(overview)
     assert len(depth["concat"]) == 6  # one panel per metric, 'discarded' included (wave-ll discards)
     for metric in ("sum", "dead_fraction", "discarded_fraction_ac"):  # the chart's data are the CSV's numbers
-        shown = [(d["name"], d["value"]) for d in depth["rows"] if d["metric"] == metric]
+        shown = [(d["name"], d["value"]) for d in depth["datasets"]["depth_rows"] if d["metric"] == metric]
         want = [(call_name(wavevis.CallInfo(r["index"], r["layer"], r["call"], r["kind"], r["type"], 0, 0, 0)),
                  r[metric]) for r in rows if metric != "discarded_fraction_ac" or r["kind"] == "wavepool"]
         assert [n for n, _ in shown] == [n for n, _ in want]

@@ -10,7 +10,7 @@ import torch
 
 import wavevis
 from wavevis.charts import (
-    DEPTH_METRICS, GRID_DATASETS, TILE_SELECTION, GridTile, colorbar_rows, depth_chart, depth_metrics, depth_rows,
+    DEPTH_METRICS, GRID_DATASETS, TILE_SELECTION, GridTile, colorbar_rows, depth_metrics, depth_rows, depth_spec,
     grid_spec, image_chart,
 )
 from wavevis.records import call_name
@@ -40,8 +40,9 @@ def test_call_name_numbers_later_calls_only():
 
 def test_depth_chart_data_are_the_csv_rows(stats):
     rows = stats["wave-ll"]
-    spec = depth_chart({"wave-ll": rows}).to_dict()
-    data = spec["data"]["values"]
+    spec = depth_spec({"wave-ll": rows})
+    assert spec["data"] == {"name": "depth_rows"}
+    data = spec["datasets"]["depth_rows"]
     shown = [m.column for m in depth_metrics({"wave-ll": rows})]
     assert shown == [m.column for m in DEPTH_METRICS]  # wave-ll discards: every panel
     for metric in shown:
@@ -57,7 +58,7 @@ def test_depth_chart_data_are_the_csv_rows(stats):
 
 def test_depth_chart_panels_axes_tooltips_zoom_and_pool_rules(stats):
     rows = stats["wave-ll"]
-    spec = depth_chart({"wave-ll": rows}).to_dict()
+    spec = depth_spec({"wave-ll": rows})
     assert len(panels(spec)) == 6 and spec["columns"] == 2
     assert spec["resolve"]["scale"]["y"] == "independent"
     pools = [r.index for r in rows if r.kind in ("pool", "wavepool")]
@@ -90,20 +91,21 @@ def test_depth_chart_panels_axes_tooltips_zoom_and_pool_rules(stats):
 def test_no_discarded_panel_where_no_pool_discards(stats, pool):
     series = {pool: stats[pool]}
     assert "discarded_fraction_ac" not in [m.column for m in depth_metrics(series)]
-    spec = depth_chart(series).to_dict()
+    spec = depth_spec(series)
     assert len(panels(spec)) == 5
-    assert {d["metric"] for d in spec["data"]["values"]} == {m.column for m in DEPTH_METRICS[:5]}
+    assert {d["metric"] for d in spec["datasets"]["depth_rows"]} == {m.column for m in DEPTH_METRICS[:5]}
 
 
 def test_compare_has_one_colour_per_model_and_a_model_column(stats):
     series = {"wave-ll": stats["wave-ll"], "wave-cat": stats["wave-cat"]}
-    spec = depth_chart(series).to_dict()
+    spec = depth_spec(series)
     assert len(panels(spec)) == 6  # one model discards: its panel stays
     for panel in panels(spec):
         for layer in panel["layer"][1:]:
             assert layer["encoding"]["color"]["field"] == "model"
             assert layer["encoding"]["tooltip"][0]["field"] == "model"
-    data = spec["data"]["values"]
+    assert spec["data"] == {"name": "depth_rows"}
+    data = spec["datasets"]["depth_rows"]
     assert {d["model"] for d in data} == set(series)
     sums = {m: [d["value"] for d in data if d["model"] == m and d["metric"] == "sum"] for m in series}
     assert sums == {m: [r.sum for r in rows] for m, rows in series.items()}
@@ -162,3 +164,14 @@ def test_image_chart_keeps_the_aspect_and_has_a_tooltip():
     spec = image_chart(np.zeros((50, 100, 3), dtype=np.uint8), "input", width=300).to_dict()
     assert spec["width"] == 300 and spec["height"] == 150
     assert spec["mark"]["type"] == "image" and spec["encoding"]["tooltip"]
+
+
+def test_depth_spec_layout_is_shared_and_its_rows_are_its_own(stats):
+    x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(9))
+    other = wavevis.analyze(wavevis.build_model("wavevgg", seed=0), x).layer_stats()  # same architecture
+    one, two = depth_spec({"m": stats["wave-ll"]}), depth_spec({"m": other})
+    assert {k: v for k, v in one.items() if k != "datasets"} == {k: v for k, v in two.items() if k != "datasets"}
+    assert [d["value"] for d in one["datasets"]["depth_rows"] if d["metric"] == "sum"] == [r.sum for r in stats["wave-ll"]]
+    assert [d["value"] for d in two["datasets"]["depth_rows"] if d["metric"] == "sum"] == [r.sum for r in other]
+    one["concat"].clear()  # a caller changing its spec does not change the next one's layout
+    assert len(depth_spec({"m": other})["concat"]) == 6

@@ -25,9 +25,10 @@ __all__ = [
     "GRID_DATASETS",
     "colorbar_chart",
     "colorbar_rows",
-    "depth_chart",
+    "DEPTH_DATASET",
     "depth_metrics",
     "depth_rows",
+    "depth_spec",
     "grid_spec",
     "image_chart",
 ]
@@ -36,6 +37,8 @@ __all__ = [
 _X_AXIS = dict(labelAngle=-45, labelLimit=0, labelOverlap=False)
 # The point selection a grid chart carries: clicking a tile selects its channel.
 TILE_SELECTION = "tile"
+# The across-depth spec's named dataset (the long-form rows).
+DEPTH_DATASET = "depth_rows"
 # The grid spec's named datasets: its picture, its tiles, its colour bar.
 GRID_DATASETS = ("grid_picture", "grid_tiles", "grid_colorbar")
 
@@ -167,26 +170,42 @@ def _panel(metric: Metric, names: Mapping[int, str], pools: Sequence[dict], mode
     return alt.layer(rules, *marks).properties(width=width, height=height).add_params(zoom)
 
 
-def depth_chart(
+@lru_cache(maxsize=32)
+def _depth_layout(metrics: tuple[Metric, ...], names: tuple[tuple[int, str], ...], pools: tuple[tuple[int, str, str], ...],
+                  models: tuple[str, ...], columns: int, width: int, height: int) -> str:
+    """The across-depth chart's spec without its rows (a named dataset), as JSON: built by Altair once per
+    architecture and set of models (Altair's own object building costs more than the rest of a page)."""
+    pool_rows = [{"index": i, "name": n, "type": t} for i, n, t in pools]
+    panels = [_panel(m, dict(names), pool_rows, list(models), width, height) for m in metrics]
+    chart = alt.concat(*panels, columns=columns, data=alt.NamedData(DEPTH_DATASET)).resolve_scale(
+        color="shared", y="independent")
+    return json.dumps(chart.to_dict())
+
+
+def depth_spec(
     series: Mapping[str, Sequence[LayerStats]],
     metrics: Sequence[Metric] | None = None,
     *,
     columns: int = 2,
     width: int = 400,
     height: int = 190,
-) -> alt.ConcatChart:
-    """Per-layer statistics across depth: one panel per metric, pools marked by dashed rules.
+) -> dict:
+    """Per-layer statistics across depth as a Vega-Lite spec: one panel per metric, pools marked by dashed rules.
 
     Conv outputs, activations and pools are separate lines (a ReLU halves a conv's spread, so one
-    line through both would zigzag). With several models each model has one colour. Every mark has
+    line through both would zigzag); with several models each model has one colour. Every mark has
     a tooltip; each panel zooms and pans (wheel / drag; double-click resets). The chart's data is
-    `depth_rows(series, metrics)`: the CSV's values.
+    `depth_rows(series, metrics)`, the CSV's values, in the named dataset `DEPTH_DATASET`; the layout
+    around it is built by Altair once per architecture (cached).
 
     Args:
         series: model label → typed per-layer rows in forward order.
         metrics: the panels (default: `depth_metrics(series)`, the ones with something to draw).
         columns: panels per row.
         width, height: one panel's plot size in pixels.
+
+    Returns:
+        The spec (a fresh dict: the caller may change it), with top-level `datasets`.
     """
     metrics = depth_metrics(series) if metrics is None else list(metrics)
     first = next(iter(series.values()))
@@ -194,10 +213,11 @@ def depth_chart(
     for stats in series.values():
         for r in stats:
             names.setdefault(r.index, call_name(r))
-    pools = [{"index": r.index, "name": call_name(r), "type": r.type} for r in first if r.kind in _POOL_KINDS]
-    panels = [_panel(m, dict(sorted(names.items())), pools, list(series), width, height) for m in metrics]
-    return alt.concat(*panels, columns=columns, data=alt.Data(values=depth_rows(series, metrics))).resolve_scale(
-        color="shared", y="independent")
+    pools = tuple((r.index, call_name(r), r.type) for r in first if r.kind in _POOL_KINDS)
+    spec = json.loads(_depth_layout(tuple(metrics), tuple(sorted(names.items())), pools, tuple(series), columns,
+                                    width, height))
+    spec["datasets"] = {DEPTH_DATASET: depth_rows(series, metrics)}
+    return spec
 
 
 # -- images ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
-from wavevis.charts import depth_chart, depth_metrics
+from wavevis.charts import depth_metrics, depth_spec
 from wavevis.export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv
 from wavevis.findings import diagnose
 from wavevis.records import LayerStats
@@ -57,7 +57,8 @@ def show_depth_chart(series: Mapping[str, Sequence[LayerStats]], *, key: str) ->
                "to zoom a panel, drag to pan, double-click to reset. Detail (AC) = share of a map's spatial "
                "variation in its finest Haar bands (LH+HL+HH); discarded (AC) = share of a wavelet pool's input "
                "variation in the bands it drops.")
-    st.altair_chart(depth_chart(series), key=key, width="content")
+    # A Vega-Lite spec whose layout Altair built once per architecture (charts.depth_spec): only the rows are new.
+    st.vega_lite_chart(depth_spec(series), key=key, width="content")
     note = missing_panels(series)
     if note:
         st.caption(note)
