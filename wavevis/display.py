@@ -61,16 +61,21 @@ class DisplayMap:
         factor = max(1, -(-max(h, w) // max_side))
         small = F.avg_pool2d(chw[None], factor)[0] if factor > 1 else chw  # borders that fill no block are dropped
         flat = small.reshape(c, -1)
-        finite = torch.isfinite(flat)
-        if flat.shape[1]:  # ranges of the finite values (NaN/Inf from broken weights are code 0)
-            lo = torch.where(finite, flat, torch.inf).amin(dim=1)
-            hi = torch.where(finite, flat, -torch.inf).amax(dim=1)
-            lo, hi = torch.where(finite.any(dim=1), lo, 0.0), torch.where(finite.any(dim=1), hi, 0.0)
+        if flat.shape[1]:
+            lo, hi = torch.aminmax(flat, dim=1)
         else:
             lo = hi = torch.zeros(c)
+        finite = bool(torch.isfinite(lo).all() and torch.isfinite(hi).all())  # NaN/Inf reach the min or max
+        if not finite:  # ranges of the finite values only (NaN/Inf from broken weights become code 0)
+            ok = torch.isfinite(flat)
+            lo = torch.where(ok, flat, torch.inf).amin(dim=1)
+            hi = torch.where(ok, flat, -torch.inf).amax(dim=1)
+            lo, hi = torch.where(ok.any(dim=1), lo, 0.0), torch.where(ok.any(dim=1), hi, 0.0)
         span = (hi - lo).clamp_min(torch.finfo(torch.float32).tiny)
-        codes = (small - lo[:, None, None]) * (255.0 / span)[:, None, None]
-        codes = torch.where(torch.isfinite(small), codes, 0.0).round_().clamp_(0, 255).to(torch.uint8)
+        codes = (small - lo[:, None, None]).mul_((255.0 / span)[:, None, None])
+        if not finite:
+            codes = torch.where(torch.isfinite(small), codes, 0.0)
+        codes = codes.round_().clamp_(0, 255).to(torch.uint8)
         return cls(codes.numpy(), lo.numpy().astype(np.float32), hi.numpy().astype(np.float32), factor, (c, h, w))
 
 
