@@ -423,14 +423,19 @@ def test_a_signal_mid_folder_removes_every_temporary_and_keeps_the_output(signum
     assert out.read_text() == "before\n" and sorted(p.name for p in tmp_path.iterdir()) == ["imgs", "layers.csv"]
 
 
+@pytest.mark.parametrize("delay", [0.2, 0.5, 0.9], ids=["early", "numpy", "torch"])
 @pytest.mark.parametrize("entry", [
     ["-m", "wavevis"], ["-c", "import sys; from wavevis.console import run; sys.exit(run())"],
 ], ids=["python-m", "console-entry"])
-def test_ctrl_c_during_start_up_prints_one_line(entry):
-    """SIGINT while torch is still being imported: one line, exit 130, no traceback."""
+def test_ctrl_c_during_start_up_prints_one_line(entry, delay):
+    """SIGINT while numpy or torch is still being imported: one line, exit 130, no traceback.
+
+    An interrupt inside numpy's import once left it half-initialised and the next line failed with
+    an AttributeError traceback; several delays land the signal in different imports.
+    """
     proc = subprocess.Popen([sys.executable, *entry, "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    time.sleep(0.4)  # the interpreter is up; torch's import takes seconds
+    time.sleep(delay)  # the interpreter is up; the imports take seconds
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert (proc.returncode, out, err) == (130, "", "error: interrupted\n")

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 __all__ = ["run"]
+
+_INTERRUPTED = "error: interrupted\n"
+
+
+def _exit_during_import(signum: int, frame: object) -> None:
+    """SIGINT while the command line is still importing: nothing is computed or written yet, so end now.
+
+    Raising KeyboardInterrupt inside an import can leave a module half-initialised (numpy loses
+    attributes) and the next access fails with an unrelated traceback, so this exits at once.
+    """
+    os.write(2, _INTERRUPTED.encode())
+    os._exit(130)
 
 
 def run() -> int:
@@ -14,10 +28,17 @@ def run() -> int:
 
         sys.stdout.write(f"wavevis {__version__}\n")
         return 0
+    previous = signal.getsignal(signal.SIGINT)
+    importing = previous is signal.default_int_handler  # keep a parent's SIG_IGN or custom handler
+    if importing:
+        signal.signal(signal.SIGINT, _exit_during_import)
     try:
         from .cli import main
-
+    finally:
+        if importing:
+            signal.signal(signal.SIGINT, previous)
+    try:
         return main()
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
+        sys.stderr.write(_INTERRUPTED)
         return 130
