@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
-from typing import Mapping, Sequence
+from dataclasses import replace
+from typing import Sequence
 
 import numpy as np
 import pywt
@@ -14,11 +14,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .capture import model_lock
-from .errors import one_line, reraise_interrupts
 from .filterbank import UNIFORM_TOL, BandConv, BandMatch, kernel_spread, match_band, polyphase, read_band
 from .pooling import is_wavelet_pool, wavelet_pools
 from .probechecks import check_probed
-from .records import Bands
+from .outputsize import Seen, channel_spread, check_output_size, observe, probe_input
+from .records import CheckDetails, CheckResult
 from .sites import ModelPools, pools_for
 from .wavelets import SUBBANDS, analysis_filters, list_wavelets
 from .wording import join
@@ -30,7 +30,6 @@ __all__ = [
 ORTHO_TOL = 1e-4  # max |A·Aᵀ − I| of the 2-D analysis operator
 PR_TOL = 1e-6  # smallest/largest singular value of the analysis operator
 IDENTICAL_CHANNELS = 1e-6  # across-channel variance / energy of outputs that count as "identical"
-PROBE_SIZE = 16  # side of the synthetic test input (even, so the output must be PROBE_SIZE / 2)
 
 CHECKS: tuple[str, ...] = (
     "conv-type", "depthwise", "filters", "labels", "orthonormal", "reconstruction", "output-size",
@@ -47,56 +46,6 @@ CHECK_DESCRIPTIONS: dict[str, str] = {
 
 # Modules named like a wavelet pool (WavePool, HaarPooling, DWTPool, DWT, HaarDWT …).
 _POOL_NAME = re.compile(r"(wave|haar|dwt).*pool|pool.*(wave|haar|dwt)|^(haar)?dwt(2d|forward)?$", re.I)
-
-Shape = tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class CheckDetails:
-    """What a check measured, beyond its words.
-
-    Attributes:
-        wavelet: `filters`: the wavelet the kernels were compared with.
-        passes: `output-size`: the bands the pool's output consists of (None: neither LL alone nor
-            all four concatenated, or not measurable).
-        grows: `output-size`: the pool makes its maps larger (the forward pass would run away).
-        ll_vs_2avg: `filters` of a Haar pool: max |LL(x) − 2·avg_pool2d(x)| / max |2·avg_pool2d(x)|.
-        groups: `depthwise`: each band conv's `groups`.
-        holds: `filters`/`labels`: the band each attribute's kernel holds, e.g. {"LH": "−HL"}.
-        probe_shapes, model_shapes: `output-size`: (input, output) shapes on the 16×16 test input
-            and in the model's own forward pass.
-        measured: other numbers the check compared, by name (e.g. "LL.channel_spread", "max_error").
-    """
-
-    wavelet: str | None = None
-    passes: Bands | None = None
-    grows: bool = False
-    ll_vs_2avg: float | None = None
-    groups: Mapping[str, int] = field(default_factory=dict)
-    holds: Mapping[str, str] = field(default_factory=dict)
-    probe_shapes: tuple[Shape, Shape] | None = None
-    model_shapes: tuple[Shape, Shape] | None = None
-    measured: Mapping[str, float | None] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of one sanity check on one pooling layer.
-
-    Attributes:
-        layer: dotted module name of the pool.
-        check: one of CHECKS.
-        passed: True when the layer does what a wavelet pool must.
-        text: what passed, or what is wrong and the fix.
-        details: what it measured.
-    """
-
-    layer: str
-    check: str
-    passed: bool
-    text: str
-    details: CheckDetails = field(default_factory=CheckDetails)
-
 
 def _bands(names: Sequence[str]) -> str:
     return ", ".join(names)
@@ -132,82 +81,6 @@ def haar_ll_pools(checks: Sequence[CheckResult]) -> list[str]:
         layer for layer in layers
         if layer not in failed and wavelet.get(layer) == "haar" and passes.get(layer) == ("LL",)
     ]
-
-
-def _probe(channels: int, like: torch.Tensor) -> torch.Tensor:
-    """A reproducible random (1, C, PROBE_SIZE, PROBE_SIZE) input with distinct channels."""
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(1, channels, PROBE_SIZE, PROBE_SIZE, generator=gen, dtype=torch.float64)
-    return x.to(device=like.device, dtype=like.dtype)
-
-
-def _first_tensor(out: object) -> torch.Tensor | None:
-    if isinstance(out, torch.Tensor):
-        return out
-    if isinstance(out, (tuple, list)):
-        for item in out:
-            found = _first_tensor(item)
-            if found is not None:
-                return found
-    return None
-
-
-def _channel_spread(y: torch.Tensor) -> float | None:
-    """Variance across channels over energy of a (1, C, H, W) output: 0 when all maps are equal."""
-    y = y.detach().double()
-    if y.dim() != 4 or y.shape[1] < 2:
-        return None
-    energy = float(y.square().sum())
-    if energy == 0:
-        return None
-    return float((y - y.mean(dim=1, keepdim=True)).square().sum()) / energy
-
-
-@dataclass
-class _Seen:
-    """A pool's input and output shapes (and output channel spread) from the model's own forward."""
-
-    in_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
-    spread: float | None
-
-
-class _Stop(Exception):
-    """Ends the in-context forward early (all pools seen, or a pool made its input larger)."""
-
-
-def _observe(model: nn.Module, x: torch.Tensor, targets: dict[str, nn.Module]) -> tuple[dict[str, _Seen], str | None]:
-    """Run the model on x, recording each target's first call; stops early, never raises.
-
-    The caller holds the model's capture lock.
-    """
-    seen: dict[str, _Seen] = {}
-
-    def hook(name: str, module: nn.Module, inputs: tuple, output: object) -> None:
-        if name in seen or not inputs or not isinstance(inputs[0], torch.Tensor):
-            return
-        out = _first_tensor(output)
-        if out is None:
-            return
-        seen[name] = _Seen(tuple(inputs[0].shape), tuple(out.shape), _channel_spread(out[:1]))
-        grew = out.dim() >= 4 and inputs[0].dim() >= 4 and out.shape[-1] > inputs[0].shape[-1]
-        if grew or len(seen) == len(targets):
-            raise _Stop  # later layers would work on ever larger maps; nothing left to learn
-
-    error = None
-    handles = [m.register_forward_hook(lambda mod, i, o, n=n: hook(n, mod, i, o)) for n, m in targets.items()]
-    try:
-        with torch.no_grad():
-            model(x)
-    except _Stop:
-        pass
-    except BaseException as exc:  # the user's model may raise anything (even exit); the checks go on without it
-        reraise_interrupts(exc)
-        error = one_line(exc)
-    finally:
-        for h in handles:
-            h.remove()
-    return seen, error
 
 
 def _expected_wavelet(layer: str, module: nn.Module, wavelet: str) -> tuple[str, str | None]:
@@ -271,13 +144,13 @@ def _check_conv_type(layer: str, bands: list[BandConv]) -> CheckResult:
     )
 
 
-def _check_depthwise(layer: str, bands: list[BandConv], probe: torch.Tensor | None, seen: _Seen | None) -> CheckResult:
+def _check_depthwise(layer: str, bands: list[BandConv], probe: torch.Tensor | None, seen: Seen | None) -> CheckResult:
     spreads: dict[str, float | None] = {}
     if probe is not None:
         with torch.no_grad():
             for b in bands:
                 try:
-                    spreads[b.name] = _channel_spread(b.conv(probe))
+                    spreads[b.name] = channel_spread(b.conv(probe))
                 except Exception:  # noqa: BLE001 - a wrong conv is reported by the construction check
                     spreads[b.name] = None
     measured = {f"{name}.channel_spread": value for name, value in spreads.items()}
@@ -447,98 +320,6 @@ def _check_bank(layer: str, bands: list[BandConv], wavelet: str) -> tuple[CheckR
     return ortho, recon
 
 
-def _size(shape: Sequence[int]) -> str:
-    return f"{shape[-2]}×{shape[-1]}"
-
-
-def _check_output_size(
-    layer: str, module: nn.Module, channels: int | None, like: torch.Tensor | None,
-    bands: list[BandConv], seen: _Seen | None, has_convs: bool, used: Bands | None = None,
-) -> CheckResult:
-    problems: list[str] = []
-    shapes: list[tuple[str, Shape, Shape]] = []
-    passes: Bands | None = None
-    probe_shapes: tuple[Shape, Shape] | None = None
-    if channels is not None and like is not None:
-        probe = _probe(channels, like)
-        try:
-            with torch.no_grad():
-                out = _first_tensor(module(probe))
-        except BaseException as exc:  # noqa: BLE001 - the user's layer may raise anything, SystemExit too
-            reraise_interrupts(exc)
-            return CheckResult(
-                layer, "output-size", False,
-                f"calling {layer} on a (1, {channels}, {PROBE_SIZE}, {PROBE_SIZE}) input raised "
-                f"{one_line(exc)}: a pool must accept any even-sized map of its channels.",
-                CheckDetails(probe_shapes=(tuple(probe.shape), ())),
-            )
-        if out is not None:
-            probe_shapes = (tuple(probe.shape), tuple(out.shape))
-            shapes.append(("a test", tuple(probe.shape), tuple(out.shape)))
-            if has_convs:
-                with torch.no_grad():
-                    try:
-                        outs = {b.name: b.conv(probe) for b in bands}
-                    except Exception:  # noqa: BLE001
-                        outs = {}
-                if outs and out.shape == outs["LL"].shape and torch.allclose(out, outs["LL"]):
-                    passes = ("LL",)
-                elif outs and all(o.shape == outs["LL"].shape for o in outs.values()):
-                    cat = torch.cat([outs[n] for n in SUBBANDS], dim=1)
-                    if out.shape == cat.shape and torch.allclose(out, cat):
-                        passes = SUBBANDS
-    if used is not None:  # a pool returning several tensors: what the model uses, decided from the model
-        passes = used
-    model_shapes = (seen.in_shape, seen.out_shape) if seen is not None else None
-    if seen is not None:
-        shapes.append(("the image's", seen.in_shape, seen.out_shape))
-    details = CheckDetails(passes=passes, probe_shapes=probe_shapes, model_shapes=model_shapes)
-    if not shapes:
-        return CheckResult(
-            layer, "output-size", True,
-            f"{layer}: not run (no input reached it); filters not checkable"
-            + ("" if has_convs else ": it has no LL/LH/HL/HH conv attributes") + ".",
-            details,
-        )
-    larger: list[str] = []
-    other: list[str] = []
-    for what, shape_in, shape_out in shapes:
-        if len(shape_in) < 4 or len(shape_out) < 4:
-            continue
-        h, w = shape_in[-2:]
-        got = tuple(shape_out[-2:])
-        if got == (h // 2, w // 2):
-            continue
-        change = f"{what} {h}×{w} map into {got[0]}×{got[1]}"
-        if got[0] > h or got[1] > w:
-            larger.append(f"{change} ({got[0] / h:.3g}× per side)")
-        else:
-            other.append(f"{change}, not {h // 2}×{w // 2}")
-    grows = bool(larger)
-    if larger:
-        problems.append(
-            f"{layer} turns {' and '.join(larger)}: it upsamples instead of pooling (a stride-2 transposed "
-            "conv does this); build its convs with nn.Conv2d"
-        )
-    if other:
-        problems.append(
-            f"{layer} turns {' and '.join(other)}: use kernel_size=2, stride=2, padding=0 for Haar (longer "
-            "filters need periodic padding of F/2 − 1 before and F/2 after)"
-        )
-    details = replace(details, grows=grows)
-    note = "" if has_convs else (
-        f" ({layer} has no LL/LH/HL/HH conv attributes, so only its output size can be checked)"
-    )
-    if problems:
-        return CheckResult(layer, "output-size", False, "; ".join(problems) + "." + note, details)
-    told = " and ".join(f"{what} {_size(i)} map into {_size(o)}" for what, i, o in shapes)
-    said = {("LL",): "; it passes on LL only", SUBBANDS: "; it passes on all four bands"}.get(passes, "")
-    if used is not None:
-        said = {("LL",): "; the model uses its LL only", SUBBANDS: "; the model uses all four bands"}.get(
-            passes, f"; the model uses {join(list(passes)) or 'none of its bands'}")
-    return CheckResult(layer, "output-size", True, f"{layer} turns {told}{said}.{note}", details)
-
-
 def _ll_vs_avg(bands: list[BandConv], probe: torch.Tensor) -> float | None:
     """max |LL(x) − 2·avg_pool2d(x)| / max |2·avg_pool2d(x)| on the probe (Haar LL only)."""
     ll = bands[0].conv
@@ -553,10 +334,6 @@ def _ll_vs_avg(bands: list[BandConv], probe: torch.Tensor) -> float | None:
     if got.shape != want.shape:
         return None
     return float((got - want).abs().max() / want.abs().max())
-
-
-def _make(layer: str, check: str, passed: bool, text: str, **details: object) -> CheckResult:
-    return CheckResult(layer, check, passed, text, CheckDetails(**details))
 
 
 def check_pools(
@@ -606,21 +383,21 @@ def _check_pools(model: nn.Module, wavelet: str, x: torch.Tensor | None, found: 
             probed[id(p.module)] = p
     inside = {id(m) for p in probed.values() for m in p.module.modules()}
     candidates = [c for c in pool_candidates(model) if c[2] or id(c[1]) not in inside]
-    seen: dict[str, _Seen] = {}
+    seen: dict[str, Seen] = {}
     if x is not None and candidates:
-        seen, _ = _observe(model, x[:1], {name: module for name, module, _ in candidates})
+        seen, _ = observe(model, x[:1], {name: module for name, module, _ in candidates})
     results: list[CheckResult] = []
     for layer, module, has_convs in candidates:
         if not has_convs:
             if layer in seen:
-                results.append(_check_output_size(layer, module, None, None, [], seen[layer], False))
+                results.append(check_output_size(layer, module, None, None, [], seen[layer], False))
             continue
         bands = [read_band(name, getattr(module, name)) for name in SUBBANDS]
         expected, unknown_wavelet = _expected_wavelet(layer, module, wavelet)
         bank = analysis_filters(expected, dtype=torch.float64)[:, 0].numpy()
         like = bands[0].conv.weight
         channels = bands[0].conv.in_channels
-        probe = _probe(channels, like)
+        probe = probe_input(channels, like)
         results.append(_check_conv_type(layer, bands))
         results.append(_check_depthwise(layer, bands, probe, seen.get(layer)))
         filters, matches = _check_filters(layer, bands, expected, bank)
@@ -635,12 +412,12 @@ def _check_pools(model: nn.Module, wavelet: str, x: torch.Tensor | None, found: 
         if len({b.size for b in bands}) == 1 and all(len(b.size) == 2 for b in bands):
             results.extend(_check_bank(layer, bands, expected))
         used = probed[id(module)].passes if id(module) in probed else None
-        results.append(_check_output_size(layer, module, channels, like, bands, seen.get(layer), True, used))
+        results.append(check_output_size(layer, module, channels, like, bands, seen.get(layer), True, used))
     for pool in probed.values():
         if is_wavelet_pool(pool.module):
             continue  # checked from its convs above
         expected, unknown = _expected_wavelet(pool.name, pool.module, pool.probe.wavelet or wavelet)
-        results.extend(check_probed(pool.name, pool, expected, _make, _check_bank, unknown))
+        results.extend(check_probed(pool.name, pool, expected, _check_bank, unknown))
     order = {p.name: i for i, p in enumerate(found.pools)}
     return sorted(results, key=lambda r: order.get(r.layer, len(order)))
 

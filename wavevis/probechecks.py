@@ -12,7 +12,7 @@ from .bandkernels import expected_bank, match_kernel
 from .errors import one_line
 from .filterbank import UNIFORM_TOL, BandConv, BandMatch, kernel_spread
 from .probe import LevelBank, Probe
-from .records import Bands
+from .records import Bands, CheckDetails, CheckResult
 from .sites import PoolCall, returned_bands
 from .structure import level_of, output_leaves
 from .wavelets import SUBBANDS, SUBBAND_LABELS
@@ -20,9 +20,11 @@ from .wording import join
 
 __all__ = ["check_probed"]
 
-# (layer, check, passed, text, details) → a CheckResult; passed in by checks.py to avoid a cycle.
-Make = Callable[..., object]
 _ORIENTATION = {b: SUBBAND_LABELS[b].split(" · ")[1] for b in SUBBANDS}
+
+
+def _make(layer: str, check: str, passed: bool, text: str, **details: object) -> CheckResult:
+    return CheckResult(layer, check, passed, text, CheckDetails(**details))
 
 
 def _where(path: tuple) -> str:
@@ -43,24 +45,24 @@ def _closest(kernel: np.ndarray, wavelet: str, level: int) -> tuple[str, BandMat
     return min(matches, key=lambda item: item[1].error)
 
 
-def _depthwise(make: Make, layer: str, probe: Probe) -> object:
+def _depthwise(layer: str, probe: Probe) -> CheckResult:
     c = probe.channels
     worst = max(probe.banks, key=lambda b: int(b.reads.max()))
     reads = int(worst.reads.max())
     measured = {f"level{b.level}.max_channels_read": float(b.reads.max()) for b in probe.banks}
     if reads <= 1:
-        return make(layer, "depthwise", True,
+        return _make(layer, "depthwise", True,
                     f"{layer}: each of its output maps reads one input channel (of {c}), measured by impulses "
                     "into each channel.", measured=measured)
     m = int(worst.reads.argmax())
-    return make(layer, "depthwise", False,
+    return _make(layer, "depthwise", False,
                 f"{layer}'s output maps each read up to {reads} of its {c} input channels (map {m} at level "
                 f"{worst.level} sums the {worst.bands[m]} band of {reads} channels): a wavelet band must filter "
                 f"every channel on its own — give its conv groups=in_channels (groups={c}) or apply the filters "
                 "channel by channel.", measured=measured)
 
 
-def _filters(make: Make, layer: str, probe: Probe, wavelet: str, unknown: str | None) -> tuple[object, dict[str, BandMatch]]:
+def _filters(layer: str, probe: Probe, wavelet: str, unknown: str | None) -> tuple[CheckResult, dict[str, BandMatch]]:
     c = probe.channels
     problems: list[str] = []
     holds: dict[str, str] = {}
@@ -102,7 +104,7 @@ def _filters(make: Make, layer: str, probe: Probe, wavelet: str, unknown: str | 
     missing = [b for b in SUBBANDS if probe.bank(1) is not None and _per_channel(probe.bank(1), c, b) is None]
     if problems:
         text = (unknown or "") + "; ".join(problems) + f"; {fix}."
-        return make(layer, "filters", False, text, **details), matches
+        return _make(layer, "filters", False, text, **details), matches
     shown = ", ".join(f"{k}={v}" for k, v in holds.items())
     text = f"{layer}: its filters, recovered from its impulse responses, are the {wavelet} analysis bank ({shown})"
     notes = [f"{k} {m.harmless_note()}" for k, m in matches.items() if m.exact and (m.sign < 0 or m.flipped)]
@@ -111,11 +113,11 @@ def _filters(make: Make, layer: str, probe: Probe, wavelet: str, unknown: str | 
     if missing and probe.levels == 1:
         text += f"; it does not return {join(missing)}, so their energies use the {wavelet} filters"
     if unknown:
-        return make(layer, "filters", False, unknown + text + ".", **details), matches
-    return make(layer, "filters", True, text + ".", **details), matches
+        return _make(layer, "filters", False, unknown + text + ".", **details), matches
+    return _make(layer, "filters", True, text + ".", **details), matches
 
 
-def _labels(make: Make, layer: str, probe: Probe) -> object:
+def _labels(layer: str, probe: Probe) -> CheckResult:
     parts, wrong = [], []
     for i, leaf in enumerate(probe.leaves):
         if leaf.level == 0:
@@ -130,12 +132,12 @@ def _labels(make: Make, layer: str, probe: Probe) -> object:
         parts.append(f"{_where(leaf.path)} holds {', '.join(head)}{' …' if len(bands) > 4 else ''}")
     holds = {f"{_where(leaf.path)}": leaf.label or "" for leaf in probe.leaves}
     if wrong:
-        return make(layer, "labels", False,
+        return _make(layer, "labels", False,
                     f"{join(wrong)}: LH (low-pass along rows, high-pass along columns) responds to vertical edges, "
                     "HL to horizontal ones; name each output after the band it holds — wavevis names them by their "
                     "response, so its numbers are right, but code reading these names gets the wrong band.",
                     holds=holds)
-    return make(layer, "labels", True,
+    return _make(layer, "labels", True,
                 f"{layer}: bands named by their orientation response, not by position ({'; '.join(parts)}).",
                 holds=holds)
 
@@ -161,7 +163,7 @@ def _bank_convs(probe: Probe, wavelet: str) -> list[BandConv] | None:
     return out
 
 
-def _output_size(make: Make, layer: str, pool: PoolCall, passes: Bands | None) -> object:
+def _output_size(layer: str, pool: PoolCall, passes: Bands | None) -> CheckResult:
     probe = pool.probe
     side = max(16, 4 * 2**probe.levels)
     gen = torch.Generator().manual_seed(0)
@@ -172,7 +174,7 @@ def _output_size(make: Make, layer: str, pool: PoolCall, passes: Bands | None) -
         with torch.no_grad():
             out = pool.module(x)
     except Exception as exc:  # noqa: BLE001
-        return make(layer, "output-size", False, f"calling {layer} on a (1, {probe.channels}, {side}, {side}) input "
+        return _make(layer, "output-size", False, f"calling {layer} on a (1, {probe.channels}, {side}, {side}) input "
                     f"raised {one_line(exc)}: a pool must accept any map of its channels whose sides are a "
                     f"multiple of {2**probe.levels}.", passes=passes)
     wrong, told = [], []
@@ -187,7 +189,7 @@ def _output_size(make: Make, layer: str, pool: PoolCall, passes: Bands | None) -
             told.append(f"{want}×{want}")
     shapes = (tuple(x.shape), tuple(output_leaves(out)[0][2].shape))
     if wrong:
-        return make(layer, "output-size", False,
+        return _make(layer, "output-size", False,
                     f"{layer} turns {' and '.join(dict.fromkeys(wrong))}: its boundary extension adds samples, so "
                     "maps are not halved and band energies include the border; use periodic extension "
                     "(mode='periodization' in pytorch_wavelets, ptwt and PyWavelets).", passes=passes,
@@ -196,15 +198,15 @@ def _output_size(make: Make, layer: str, pool: PoolCall, passes: Bands | None) -
     said = ("the model uses LL only" if used == ("LL",) else "the model uses every band it returns"
             if set(used) == set(returned_bands(probe)) else f"the model uses {join(list(used)) or 'none of them'}")
     returns = ", ".join(returned_bands(probe))
-    return make(layer, "output-size", True,
+    return _make(layer, "output-size", True,
                 f"{layer} turns a test {side}×{side} map into {' and '.join(dict.fromkeys(told))} maps; it returns "
                 f"{returns}; {said}.", passes=passes, probe_shapes=shapes)
 
 
 def check_probed(
-    layer: str, pool: PoolCall, wavelet: str, make: Make,
-    check_bank: Callable[[str, list[BandConv], str], tuple[object, object]], unknown: str | None = None,
-) -> list[object]:
+    layer: str, pool: PoolCall, wavelet: str,
+    check_bank: Callable[[str, list[BandConv], str], tuple[CheckResult, CheckResult]], unknown: str | None = None,
+) -> list[CheckResult]:
     """The checks of one pool found by probing: depthwise, filters, labels, orthonormal, reconstruction
     and output-size, all on its recovered filters (it has no conv attributes to read).
 
@@ -212,17 +214,17 @@ def check_probed(
         layer: its name.
         pool: its first call, as found.
         wavelet: the wavelet to compare with (its own, or the one its filters match, or the asked one).
-        make: builds a CheckResult from (layer, check, passed, text, **details).
-        check_bank: checks.py's orthonormal and reconstruction checks of four BandConvs.
+        check_bank: checks.py's orthonormal and reconstruction checks of four BandConvs (passed in:
+            checks.py imports this module).
         unknown: a prefix saying its own wavelet is unknown to PyWavelets, if so.
     """
     probe = pool.probe
-    results = [_depthwise(make, layer, probe)]
-    filters, _ = _filters(make, layer, probe, wavelet, unknown)
-    results += [filters, _labels(make, layer, probe)]
+    results = [_depthwise(layer, probe)]
+    filters, _ = _filters(layer, probe, wavelet, unknown)
+    results += [filters, _labels(layer, probe)]
     convs = _bank_convs(probe, wavelet)
     if convs is not None:
         results += list(check_bank(layer, convs, wavelet))
-    results.append(_output_size(make, layer, pool, pool.passes))
+    results.append(_output_size(layer, pool, pool.passes))
     return results
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Literal, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Literal, Mapping, Protocol
 
-__all__ = ["Bands", "CallInfo", "Kind", "LayerStats", "SPECTRAL_FIELDS", "call_name"]
+__all__ = ["Bands", "CallInfo", "CheckDetails", "CheckResult", "Kind", "LayerStats", "SPECTRAL_FIELDS", "Shape",
+           "call_name"]
 
 Kind = Literal["conv", "act", "pool", "wavepool"]
 # Names of subbands in SUBBANDS order, e.g. ("LL",) for an LL-only pool or all four for a concat.
@@ -126,3 +127,53 @@ def call_name(info: _NamedCall) -> str:
         info: a CallInfo, a LayerStats or anything with `layer` and `call`.
     """
     return info.layer if info.call == 1 else f"{info.layer}#{info.call}"
+
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class CheckDetails:
+    """What a check measured, beyond its words.
+
+    Attributes:
+        wavelet: `filters`: the wavelet the kernels were compared with.
+        passes: `output-size`: the bands the pool's output consists of (None: neither LL alone nor
+            all four concatenated, or not measurable).
+        grows: `output-size`: the pool makes its maps larger (the forward pass would run away).
+        ll_vs_2avg: `filters` of a Haar pool: max |LL(x) − 2·avg_pool2d(x)| / max |2·avg_pool2d(x)|.
+        groups: `depthwise`: each band conv's `groups`.
+        holds: `filters`/`labels`: the band each attribute's kernel holds, e.g. {"LH": "−HL"}.
+        probe_shapes, model_shapes: `output-size`: (input, output) shapes on the 16×16 test input
+            and in the model's own forward pass.
+        measured: other numbers the check compared, by name (e.g. "LL.channel_spread", "max_error").
+    """
+
+    wavelet: str | None = None
+    passes: Bands | None = None
+    grows: bool = False
+    ll_vs_2avg: float | None = None
+    groups: Mapping[str, int] = field(default_factory=dict)
+    holds: Mapping[str, str] = field(default_factory=dict)
+    probe_shapes: tuple[Shape, Shape] | None = None
+    model_shapes: tuple[Shape, Shape] | None = None
+    measured: Mapping[str, float | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one sanity check on one pooling layer.
+
+    Attributes:
+        layer: dotted module name of the pool.
+        check: one of CHECKS.
+        passed: True when the layer does what a wavelet pool must.
+        text: what passed, or what is wrong and the fix.
+        details: what it measured.
+    """
+
+    layer: str
+    check: str
+    passed: bool
+    text: str
+    details: CheckDetails = field(default_factory=CheckDetails)
