@@ -301,24 +301,24 @@ def _group_tag(group: Group) -> dict[str, str]:
     return tag
 
 
+def _tagged(summaries: Mapping[Group, Summary], rows_of: Callable[[Summary, str], list[dict]]) -> list[dict]:
+    """Rows of every group (`rows_of(summary, name)`), `group` first and `split` / `class` last."""
+    out = []
+    for group, summary in summaries.items():
+        tag = _group_tag(group)
+        rows = rows_of(summary, f"{group.label} ({summary.images} images)")
+        out.extend({GROUP_COLUMN: tag[GROUP_COLUMN], **row, **tag} for row in rows)
+    return out
+
+
 def group_rows(summaries: Mapping[Group, Summary]) -> list[dict]:
     """Per-layer rows of every group, `group` first and `split` / `class` columns last (long form).
 
     The `image` column reads e.g. "train (560 images)".
     """
-    out = []
-    for group, summary in summaries.items():
-        name = f"{group.label} ({summary.images} images)"
-        tag = _group_tag(group)
-        out.extend({GROUP_COLUMN: tag[GROUP_COLUMN], **row, **tag} for row in summary.rows(name))
-    return out
+    return _tagged(summaries, Summary.rows)
 
 
 def group_channel_rows(summaries: Mapping[Group, Summary]) -> list[dict]:
     """Per-channel rows of every group (`dead` = dead on every image of the group), `group` first."""
-    out = []
-    for group, summary in summaries.items():
-        name = f"{group.label} ({summary.images} images)"
-        tag = _group_tag(group)
-        out.extend({GROUP_COLUMN: tag[GROUP_COLUMN], **row, **tag} for row in summary.channel_rows(name))
-    return out
+    return _tagged(summaries, Summary.channel_rows)
