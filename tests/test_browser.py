@@ -80,6 +80,7 @@ def assert_csv_matches_api(text: str, image: Path) -> None:
                 assert math.isclose(float(cells[column]), want, rel_tol=1e-6, abs_tol=1e-12), (row["layer"], column)
 
 
+@pytest.mark.slow  # seconds of subprocesses or a browser: make test-all
 def test_pages_upload_csv_and_screenshots(browser, server, tmp_path):
     """One session through every page: the sidebar upload's analysis is drawn by each page and kept between them."""
     page = new_page(browser, width=1500, height=2300)

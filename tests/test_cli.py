@@ -119,6 +119,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, words, images, tmp_path):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # seconds of subprocesses or a browser: make test-all
 def test_python_dash_m_entry_point(images):
     done = subprocess.run([sys.executable, "-m", "wavevis", "stats", str(images / "im2.png"), "--size", "16"],
                           capture_output=True, text=True, timeout=120)

@@ -189,6 +189,7 @@ def read_csv(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
+@pytest.mark.slow  # seconds of subprocesses or a browser: make test-all
 def test_torchrun_summary_equals_the_one_process_summary(folders, tmp_path):
     done = torchrun("-m", "wavevis", "stats", str(folders["imgs"]), "--summary", "--size", "64",
                     "--out", "s.csv", "--per-channel", "c.csv", "--json", "s.json", cwd=tmp_path)
@@ -203,6 +204,7 @@ def test_torchrun_summary_equals_the_one_process_summary(folders, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "c.csv", "c1.csv", "imgs", "one", "s.csv", "s.json"]
 
 
+@pytest.mark.slow  # seconds of subprocesses or a browser: make test-all
 def test_torchrun_rows_one_image_each_rank_errors_and_compare(folders, tmp_path):
     imgs, one, bad = (str(folders[k]) for k in ("imgs", "one", "bad"))
     scenarios = {

@@ -154,6 +154,7 @@ def test_band_energies_of_a_float64_map_on_a_large_offset_are_exact(offset, spre
     np.testing.assert_allclose(got, exact_band_energies(y), rtol=1e-12)
 
 
+@pytest.mark.slow  # seconds of subprocesses or a browser: make test-all
 def test_a_thread_still_running_at_interpreter_shutdown_gets_its_statistics(tmp_path):
     # concurrent.futures refuses new work once the main thread has finished.
     script = (
