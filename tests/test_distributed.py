@@ -44,7 +44,7 @@ def assert_rows_match(got: list[dict], want: list[dict], rel: float = 1e-12) -> 
         assert a.keys() == b.keys()
         for key, value in b.items():
             other = a[key]
-            if key in EXACT or value in (None, "") or isinstance(value, str) and not value[:1].lstrip("-").isdigit():
+            if key in EXACT or value in (None, "") or isinstance(value, str) and not value.lstrip("-")[:1].isdigit():
                 assert other == value or (value != value and other != other), (b["layer"], key)  # NaN is NaN
             elif isinstance(value, str):
                 assert float(other) == pytest.approx(float(value), rel=rel, abs=1e-300), (b["layer"], key)
@@ -164,6 +164,12 @@ def folders(tmp_path):
         for i in range(count):
             save(folder, f"im{i}.png", i, "RGBA" if name == "imgs" and i == 4 else "RGB")  # im4 gets a note
         made[name] = folder
+    for split, cls, count in (("train", "cat", 2), ("train", "dog", 2), ("val", "cat", 2)):
+        folder = tmp_path / "ds" / split / cls
+        folder.mkdir(parents=True)
+        for i in range(count):
+            save(folder, f"{cls}{i}.png", 10 + i + 3 * len(split))
+    made["ds"] = tmp_path / "ds"
     (made["bad"] / "im2.png").write_bytes(b"not an image")  # on rank 1: shards are [im0] and [im1, im2]
     return made
 
@@ -201,7 +207,7 @@ def test_torchrun_summary_equals_the_one_process_summary(folders, tmp_path):
     assert_rows_match(read_csv((tmp_path / "c.csv").read_text()), read_csv((tmp_path / "c1.csv").read_text()))
     rows = json.loads((tmp_path / "s.json").read_text())
     assert [r["image"] for r in rows] == ["all (5 images)"] * len(rows)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "c.csv", "c1.csv", "imgs", "one", "s.csv", "s.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "c.csv", "c1.csv", "ds", "imgs", "one", "s.csv", "s.json"]
 
 
 @pytest.mark.slow  # seconds of subprocesses or a browser: make test-all
@@ -219,13 +225,16 @@ def test_torchrun_rows_one_image_each_rank_errors_and_compare(folders, tmp_path)
         "bad": ["stats", bad, "--summary", "--size", "64", "--out", str(tmp_path / "bad.csv")],
         # merge_groups: one summary per group, a group that rank 0 never saw.
         "groups": [],
+        # --by split,class: rank 0 gets train/cat and one train/dog, rank 1 the other train/dog and val/cat.
+        "by": ["stats", str(folders["ds"]), "--summary", "--by", "split,class", "--size", "64",
+               "--out", str(tmp_path / "by.csv"), "--per-channel", str(tmp_path / "by_c.csv")],
     }
     (tmp_path / "scenarios.json").write_text(json.dumps(scenarios))
     done = torchrun(str(DRIVER), str(tmp_path / "scenarios.json"), str(tmp_path / "results"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     results = {rank: json.loads((tmp_path / "results" / f"rank{rank}.json").read_text()) for rank in (0, 1)}
 
-    for name in ("rows", "one", "compare"):
+    for name in ("rows", "one", "compare", "by"):
         assert results[0][name]["code"] == results[1][name]["code"] == 0, results[0][name]["stderr"]
         assert results[1][name]["stderr"] == "" and results[1][name]["stdout"] == ""
     code, want, _ = one_process(["stats", imgs, "--size", "96", "--per-channel", str(tmp_path / "rows_c1.csv")])
@@ -236,6 +245,12 @@ def test_torchrun_rows_one_image_each_rank_errors_and_compare(folders, tmp_path)
     assert_rows_match(read_csv((tmp_path / "one.csv").read_text()), read_csv(want))
     _, want, _ = one_process(["stats", imgs, "--size", "64", "--compare", "pool=max"])
     assert (tmp_path / "cmp.csv").read_text() == want
+    _, want, _ = one_process(["stats", str(folders["ds"]), "--summary", "--by", "split,class", "--size", "64",
+                              "--per-channel", str(tmp_path / "by_c1.csv")])
+    got = read_csv((tmp_path / "by.csv").read_text())
+    assert [r["group"] for r in got][::len(got) // 3] == ["train/cat", "train/dog", "val/cat"]
+    assert_rows_match(got, read_csv(want))
+    assert_rows_match(read_csv((tmp_path / "by_c.csv").read_text()), read_csv((tmp_path / "by_c1.csv").read_text()))
 
     assert results[0]["bad"]["code"] == results[1]["bad"]["code"] == 2
     err = results[0]["bad"]["stderr"]

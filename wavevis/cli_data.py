@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import io
 import time
 from pathlib import Path
 from typing import TextIO
 
+import torch
+
 from .compare import MODEL_COLUMN
 from .config import ModelConfig, config_labels, parse_config
-from .dataset import GROUP_BYS, GROUP_COLUMN, group_channel_rows, group_rows, scan_dataset, summarize
+from .dataset import GROUP_BYS, GROUP_COLUMN, check_grouping, group_channel_rows, group_rows, scan_dataset, summarize
+from .distributed import Cluster, meeting, merge_groups
 from .errors import ImageError, WavevisError, escape
 from .files import regular_file_size
 from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, CsvRows, JsonRows
@@ -169,55 +173,79 @@ def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     return 0
 
 
-def run_grouped_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    """`wavevis stats DIR --summary --by …`: dataset-level rows per group (and per --compare model)."""
+def run_grouped_stats(
+    args: argparse.Namespace, stdout: TextIO, stderr: TextIO, cluster: Cluster | None = None,
+    device: torch.device | None = None,
+) -> int:
+    """`wavevis stats DIR --summary --by …`: dataset-level rows per group (and per --compare model).
+
+    Under torchrun (`cluster` given) each rank summarises its contiguous share of the images, the
+    groups' summaries are merged across ranks (`distributed.merge_groups`) and rank 0 writes
+    every output; a failure on any rank is one `error:` line from rank 0.
+    """
     from .cli import _check_size, _config, _device, _load, _progress
 
-    _check_size(args)
-    if len(args.inputs) != 1 or not Path(args.inputs[0]).is_dir():
-        raise WavevisError("--by groups one dataset folder: give exactly one folder (root/<split>/<class>/… or root/<class>/…)")
-    dataset = scan_dataset(args.inputs[0])
-    for image in dataset.images:
-        regular_file_size(image.path, error=ImageError, what="an image file")
-    device = _device(args.device)
-    base = _config(args)
-    configs = [base, *(parse_config(spec, base) for spec in args.compare or [])]
-    labels = config_labels(configs)
+    main = cluster is None or cluster.main
+    held = None if main else io.StringIO()  # notes of ranks > 0, written by rank 0 at the next meeting
+    notes_to = stderr if held is None else held
+    with meeting(cluster, held, stderr):  # refusals before the first image, on every rank
+        _check_size(args)
+        if len(args.inputs) != 1 or not Path(args.inputs[0]).is_dir():
+            raise WavevisError("--by groups one dataset folder: give exactly one folder (root/<split>/<class>/… or "
+                               "root/<class>/…)")
+        dataset = scan_dataset(args.inputs[0])
+        check_grouping(args.by, dataset)
+        mine = dataset.images if cluster is None else tuple(cluster.shard(dataset.images))
+        for image in mine:
+            regular_file_size(image.path, error=ImageError, what="an image file")
+        device = device or _device(args.device)
+        base = _config(args)
+        configs = [base, *(parse_config(spec, base) for spec in args.compare or [])]
+        labels = config_labels(configs)
     several = len(configs) > 1
     head = (MODEL_COLUMN, GROUP_COLUMN) if several else (GROUP_COLUMN,)
-    with DeferredOutputs([(escape(i.path), i.path) for i in dataset.images]) as outputs:
-        layer_csv = CsvRows(outputs.open(args.out, "--out", stdout), (*head, *LAYER_COLUMNS))
-        json_file = outputs.open(args.json, "--json") if args.json else None
-        layer_json = JsonRows(json_file, (*head, *LAYER_COLUMNS)) if json_file is not None else None
-        channel_csv = None
-        if args.per_channel:
-            channel_csv = CsvRows(outputs.open(args.per_channel, "--per-channel"), (*head, *CHANNEL_COLUMNS))
+    rank = f"rank 0 of {cluster.world}: " if cluster is not None else ""
+    with DeferredOutputs([(escape(i.path), i.path) for i in dataset.images] if main else ()) as outputs:
+        with meeting(cluster, held, stderr):  # rank 0's outputs refused before the first image
+            if main:
+                layer_csv = CsvRows(outputs.open(args.out, "--out", stdout), (*head, *LAYER_COLUMNS))
+                json_file = outputs.open(args.json, "--json") if args.json else None
+                layer_json = JsonRows(json_file, (*head, *LAYER_COLUMNS)) if json_file is not None else None
+                channel_csv = None
+                if args.per_channel:
+                    channel_csv = CsvRows(outputs.open(args.per_channel, "--per-channel"), (*head, *CHANNEL_COLUMNS))
         for index, (config, label) in enumerate(zip(configs, labels)):
             shown = label if several else ""
             tag = {MODEL_COLUMN: label} if several else {}
-            model = _load(config, device, stderr, shown)
 
             def progress(done: int, total: int, name: str) -> None:
-                if total > 1:
-                    _progress(done, total, f"{shown}: {name}" if shown else name, stderr)
+                if main and total > 1:
+                    _progress(done, total, rank + (f"{shown}: {name}" if shown else name), stderr)
 
             def notice(image, text: str) -> None:
                 if index == 0:  # once, not once per compared configuration
-                    stderr.write(f"\nnote: {escape(image.path.name)}: {text}\n")
+                    notes_to.write(f"\nnote: {escape(image.path.name)}: {text}\n")
 
-            summaries = summarize(model, dataset, by=args.by, size=args.size, normalize=args.normalize,
-                                  max_side=args.max_side, device=device, progress=progress, notice=notice,
-                                  batch_size=args.batch_size)
+            with meeting(cluster, held, stderr):
+                model = _load(config, device, stderr if main else io.StringIO(), shown)
+                summaries = summarize(model, mine, by=args.by, size=args.size, normalize=args.normalize,
+                                      max_side=args.max_side, device=device, progress=progress, notice=notice,
+                                      batch_size=args.batch_size)
+            if cluster is not None:
+                summaries = dict(sorted(merge_groups(summaries, cluster).items()))
+            if not main:
+                continue
             rows = [{**tag, **row} for row in group_rows(summaries)]
             layer_csv.write(rows)
             if layer_json is not None:
                 layer_json.write(rows)
             if channel_csv is not None:
                 channel_csv.write({**tag, **row} for row in group_channel_rows(summaries))
-        for writer in (layer_csv, layer_json, channel_csv):
-            if writer is not None:
-                writer.close()
-        if json_file is not None:
-            json_file.write("\n")
-        outputs.commit()
+        if main:
+            for writer in (layer_csv, layer_json, channel_csv):
+                if writer is not None:
+                    writer.close()
+            if json_file is not None:
+                json_file.write("\n")
+            outputs.commit()
     return 0

@@ -177,23 +177,23 @@ def _chunk(source: Report | Summary | _SpectralSummary, tag: dict[str, str], sha
 
 
 def run_grouped(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    """`wavevis stats DIR --summary --by …` in one process (`cli_data.run_grouped_stats`); refused under torchrun."""
+    """`wavevis stats DIR --summary --by …` (`cli_data.run_grouped_stats`): in this process, or as one rank of a torchrun."""
     from .cli_data import run_grouped_stats
 
-    if not launched():
-        return run_grouped_stats(args, stdout, stderr)
-    if os.environ.get("RANK", "0") != "0":
-        return 2  # rank 0 says why
-    raise WavevisError("--by is not split between torchrun processes yet: run `wavevis stats DIR --summary --by …` "
-                       "in one process (it takes --batch-size), or drop --by under torchrun")
+    return _on_ranks(run_grouped_stats, args, stdout, stderr)
 
 
 def run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """`wavevis stats` (without --by): in this process, or as one rank of a torchrun."""
+    return _on_ranks(_stats, args, stdout, stderr)
+
+
+def _on_ranks(run: Callable[..., int], args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """`run(args, stdout, stderr)` in this process, or as one rank of a torchrun with `cluster` and `device`."""
     from .cli import _device
 
     if not launched():
-        return _stats(args, stdout, stderr)
+        return run(args, stdout, stderr)
     # Started by torchrun: rank 0 speaks for all (a refusal before the group exists is the same on every rank).
     try:
         device = rank_device(_device(args.device))
@@ -203,7 +203,7 @@ def run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         return 2
     with process_group(device) as cluster:
         try:
-            return _stats(args, stdout, stderr, cluster, device)
+            return run(args, stdout, stderr, cluster, device)
         except FailedElsewhere:
             return 2
         except WavevisError as exc:  # agreed at a meeting (or rank 0's last writes): every rank leaves together

@@ -22,6 +22,7 @@ __all__ = [
     "VAL_SPLITS",
     "By",
     "Dataset",
+    "check_grouping",
     "DatasetImage",
     "Group",
     "Layout",
@@ -178,7 +179,12 @@ class Group:
         return "/".join(parts) or "all"
 
 
-def _check_by(by: str | None, dataset: Dataset) -> None:
+def check_grouping(by: str | None, dataset: Dataset) -> None:
+    """Refuse a grouping this dataset cannot give (no split or class folders), or an unknown one.
+
+    Raises:
+        WavevisError: the reason and the fix, in one line.
+    """
     if by is None:
         return
     if by not in GROUP_BYS:
@@ -267,7 +273,7 @@ def summarize(
     """
     images = list(dataset.images if isinstance(dataset, Dataset) else dataset)
     if isinstance(dataset, Dataset):
-        _check_by(by, dataset)
+        check_grouping(by, dataset)
     elif by is not None and by not in GROUP_BYS:
         raise WavevisError(f"unknown grouping {by!r}: use one of {', '.join(GROUP_BYS)}")
     if device is None:

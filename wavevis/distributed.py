@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+K = TypeVar("K")  # a group's key: hashable, picklable, the same on every rank
 
 # How long a process waits for the others at a meeting point (the end of each shard, a merge):
 # shards are equal in images, but not in time when sizes differ (`--size 0`).
@@ -203,8 +204,8 @@ def merge_spectra(totals: SpectralTotals, cluster: Cluster) -> SpectralTotals:
     return merged
 
 
-def merge_groups(summaries: Mapping[str, Summary], cluster: Cluster) -> dict[str, Summary]:
-    """One merged summary per group (e.g. per split or class), groups in order of first appearance by rank.
+def merge_groups(summaries: Mapping[K, Summary], cluster: Cluster) -> dict[K, Summary]:
+    """One merged summary per group (a split, class, `dataset.Group` …), groups in order of first appearance by rank.
 
     A group some rank never saw merges an empty summary from it.
     """
