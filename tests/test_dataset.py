@@ -206,3 +206,47 @@ def test_a_bad_image_is_named(split_root: Path, tmp_path: Path) -> None:
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
     code, out, err = _run(["stats", str(root), "--summary", "--by", "split", "--size", "16"])
     assert code == 2 and "broken.png" in err and out == ""
+
+
+def test_cli_by_batched_with_a_decode_worker_matches_one_image_per_pass(split_root: Path) -> None:
+    """--batch-size 2 with a DataLoader worker: the same groups, counts and extremes; sums to float32 rounding."""
+    code, out, err = _run(["stats", str(split_root), "--summary", "--by", "split", "--model", "wavevgg-small",
+                           "--size", "16", "--batch-size", "2", "--workers", "1"])
+    assert code == 0, err
+    got = list(csv.DictReader(io.StringIO(out)))
+    want = group_rows(summarize(build_model("wavevgg-small", seed=0), scan_dataset(split_root), by="split", size=16))
+    assert [(r["group"], r["image"], r["layer"], r["call"]) for r in got] == [
+        (w["group"], w["image"], w["layer"], str(w["call"])) for w in want]
+    for g, w in zip(got, want):
+        assert (int(g["channels"]), int(g["height"]), int(g["width"])) == (w["channels"], w["height"], w["width"])
+        for column in ("sum", "mean", "max", "min", "dead_fraction"):
+            assert float(g[column]) == pytest.approx(w[column], rel=1e-5, abs=1e-6), (w["layer"], column)
+
+
+def test_cli_by_keep_aspect_batches_images_of_one_size_together(tmp_path: Path) -> None:
+    """--keep-aspect gives a wide image a wide input: it cannot share a batch with a square one, and is not squashed."""
+    _png(tmp_path / "ds" / "a" / "0.png", 0)
+    wide = tmp_path / "ds" / "a" / "1.png"
+    Image.fromarray(noise_pixels(16, 32, 1)).save(wide)
+    code, out, err = _run(["stats", str(tmp_path / "ds"), "--summary", "--by", "class", "--model", "wavevgg-small",
+                           "--size", "16", "--batch-size", "2", "--keep-aspect"])
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    first = rows[0]
+    assert first["group"] == "a" and first["image"] == "a (2 images)"
+    # The wide image alone keeps its aspect (16 by 32) …
+    code, out, err = _run(["stats", str(wide), "--model", "wavevgg-small", "--size", "16", "--keep-aspect"])
+    alone = list(csv.DictReader(io.StringIO(out)))[0]
+    assert sorted((int(alone["height"]), int(alone["width"]))) == [16, 32]
+    # … the batched run equals one image per pass (each image its own size) …
+    code, out, err = _run(["stats", str(tmp_path / "ds"), "--summary", "--by", "class", "--model", "wavevgg-small",
+                           "--size", "16", "--keep-aspect"])
+    single = list(csv.DictReader(io.StringIO(out)))
+    assert [r["layer"] for r in single] == [r["layer"] for r in rows]
+    for a, b in zip(rows, single):
+        assert float(a["sum"]) == pytest.approx(float(b["sum"]), rel=1e-5, abs=1e-6), a["layer"]
+    # … and differs from the squashed run's.
+    code, out, err = _run(["stats", str(tmp_path / "ds"), "--summary", "--by", "class", "--model", "wavevgg-small",
+                           "--size", "16"])
+    squashed = list(csv.DictReader(io.StringIO(out)))[0]
+    assert float(first["sum"]) != pytest.approx(float(squashed["sum"]), rel=1e-3)

@@ -10,6 +10,7 @@ from typing import TextIO
 
 import torch
 
+from .cli_sweep import decode_workers
 from .compare import MODEL_COLUMN
 from .config import ModelConfig, config_labels, parse_config
 from .dataset import GROUP_BYS, GROUP_COLUMN, check_grouping, group_channel_rows, group_rows, scan_dataset, summarize
@@ -230,7 +231,8 @@ def run_grouped_stats(
                 model = _load(config, device, stderr if main else io.StringIO(), shown)
                 summaries = summarize(model, mine, by=args.by, size=args.size, normalize=args.normalize,
                                       max_side=args.max_side, device=device, progress=progress, notice=notice,
-                                      batch_size=args.batch_size)
+                                      batch_size=args.batch_size, workers=decode_workers(args),
+                                      keep_aspect=args.keep_aspect)
             if cluster is not None:
                 summaries = dict(sorted(merge_groups(summaries, cluster).items()))
             if not main:

@@ -25,7 +25,7 @@ from .outputs import DeferredOutputs
 from .report import Report, Summary, analyze
 from .spectrum import SpectralTotals
 
-__all__ = ["add_sweep_options", "batched_reports", "run_grouped", "run_stats"]
+__all__ = ["add_sweep_options", "batched_reports", "decode_workers", "run_grouped", "run_stats"]
 
 # Decoding processes of a batched run by default: one keeps a forward pass fed at 224² on two
 # cores (benchmarks/bench_batch.py); a run of one image at a time decodes in the main process.
@@ -84,6 +84,11 @@ def _analyze_batch(model: nn.Module, batch: ImageBatch, args: argparse.Namespace
     ) from None
 
 
+def decode_workers(args: argparse.Namespace) -> int:
+    """Decoding processes for a run: --workers, or BATCH_WORKERS when batches hold several images."""
+    return args.workers if args.workers is not None else (BATCH_WORKERS if args.batch_size > 1 else 0)
+
+
 def batched_reports(
     model: nn.Module, paths: list[Path], args: argparse.Namespace, device: torch.device, stderr: TextIO,
     label: str = "", notes: bool = True, progress: str | None = "",
@@ -95,7 +100,7 @@ def batched_reports(
     """
     from .cli import _progress, _read_image
 
-    workers = args.workers if args.workers is not None else (BATCH_WORKERS if args.batch_size > 1 else 0)
+    workers = decode_workers(args)
     items = decoded_images(paths, partial(_read_image, args=args), workers=workers)
     shown = progress is not None and len(paths) > 1
     done = batches = 0

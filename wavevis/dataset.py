@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, Literal, Mapping, Sequence
 
 import torch
 import torch.nn as nn
 
+from .batching import decoded_images
 from .errors import ImageError, WavevisError, escape
 from .images import IMAGE_EXTENSIONS, MAX_INPUT_SIDE, Normalize, decode_image, load_image
 from .progress import CancelFlag, ProgressFn, check_cancel
@@ -207,46 +209,60 @@ def group_of(image: DatasetImage, by: str | None) -> Group:
     return Group(split, class_name)
 
 
+def _read(path: Path, *, size: int, normalize: Normalize, max_side: int, keep_aspect: bool) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """One image file as a model input (1, C, H, W) and notes on what reading changed (a decode worker's job)."""
+    try:
+        decoded = decode_image(path, max_side=max_side)
+        x = load_image(decoded, size=size, normalize=normalize, name=path.name, keep_aspect=keep_aspect)
+    except ImageError as exc:
+        raise ImageError(f"{escape(path)}: {exc}") from None
+    return x, decoded.notices
+
+
 def load_batches(
     images: Sequence[DatasetImage], *, size: int, normalize: Normalize = "imagenet", batch_size: int = 1,
     max_side: int = MAX_INPUT_SIDE, key: Callable[[DatasetImage], object] | None = None,
-    notice: Callable[[DatasetImage, str], None] | None = None,
+    notice: Callable[[DatasetImage, str], None] | None = None, workers: int = 0, keep_aspect: bool = False,
 ) -> Iterator[tuple[list[DatasetImage], torch.Tensor]]:
-    """Decode images into model batches, in order; consecutive images of one `key` share a batch.
+    """Decode images into model batches, in order; consecutive images of one `key` and size share a batch.
 
-    `size` 0 keeps each image's own size, so every batch then holds one image.
+    `size` 0 (each image's own size) or `keep_aspect` can give images of different sizes: a change
+    of size closes the batch being filled.
+
+    Args:
+        workers: decoding processes (DataLoader workers, `batching.decoded_images`); 0 decodes here.
 
     Raises:
-        ImageError: an image cannot be read (the message names its file).
+        ImageError: an image cannot be read (the message names its file), after the batches before it.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    limit = batch_size if size else 1
+    read = partial(_read, size=size, normalize=normalize, max_side=max_side, keep_aspect=keep_aspect)
     batch: list[DatasetImage] = []
     tensors: list[torch.Tensor] = []
-    for image in images:
-        if batch and (len(batch) >= limit or (key is not None and key(batch[-1]) != key(image))):
-            yield batch, torch.cat(tensors)
+    for image, item in zip(images, decoded_images([i.path for i in images], read, workers=workers)):
+        if item.error is not None:
+            if batch:
+                yield batch, torch.stack(tensors)
+            raise item.error
+        if batch and (len(batch) >= batch_size or (key is not None and key(batch[-1]) != key(image))
+                      or tensors[0].shape != item.x.shape):
+            yield batch, torch.stack(tensors)
             batch, tensors = [], []
-        try:
-            decoded = decode_image(image.path, max_side=max_side)
-            x = load_image(decoded, size=size, normalize=normalize, name=image.path.name)
-        except ImageError as exc:
-            raise ImageError(f"{escape(image.path)}: {exc}") from None
         if notice is not None:
-            for line in decoded.notices:
+            for line in item.notices:
                 notice(image, line)
         batch.append(image)
-        tensors.append(x)
+        tensors.append(item.x)
     if batch:
-        yield batch, torch.cat(tensors)
+        yield batch, torch.stack(tensors)
 
 
 def summarize(
     model: nn.Module, dataset: Dataset | Sequence[DatasetImage], *, by: By | None = None, size: int = 224,
     normalize: Normalize = "imagenet", batch_size: int = 1, max_side: int = MAX_INPUT_SIDE,
     device: torch.device | str | None = None, progress: ProgressFn | None = None, cancel: CancelFlag = None,
-    notice: Callable[[DatasetImage, str], None] | None = None,
+    notice: Callable[[DatasetImage, str], None] | None = None, workers: int = 0, keep_aspect: bool = False,
 ) -> dict[Group, Summary]:
     """Dataset-level statistics per group: one running Summary per split, class or both.
 
@@ -257,12 +273,13 @@ def summarize(
         model: the model (eval mode).
         dataset: a Dataset or its images.
         by: "split", "class", "split,class", or None for one group ("all").
-        size, normalize, max_side: image preprocessing as in `load_image`.
-        batch_size: images per forward pass (images of one group only; 1 when `size` is 0).
+        size, normalize, max_side, keep_aspect: image preprocessing as in `load_image`.
+        batch_size: images per forward pass (images of one group and size only).
         device: where to run (default: the model's device).
         progress: called as progress(done, total, image name) after each batch.
         cancel: a threading.Event or callable; once set, the run raises Cancelled between batches.
         notice: called as notice(image, text) for each change reading made (downscaled, …).
+        workers: decoding processes working ahead of the analysis (0: decode in this thread).
 
     Returns:
         Group → Summary, groups in sorted order.
@@ -284,7 +301,8 @@ def summarize(
     done = 0
     check_cancel(cancel, "the dataset statistics")
     for batch, x in load_batches(images, size=size, normalize=normalize, batch_size=batch_size,
-                                 max_side=max_side, key=lambda i: group_of(i, by), notice=notice):
+                                 max_side=max_side, key=lambda i: group_of(i, by), notice=notice,
+                                 workers=workers, keep_aspect=keep_aspect):
         group = group_of(batch[0], by)
         try:
             report = analyze(model, x.to(device), images=[i.name for i in batch])
