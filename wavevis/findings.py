@@ -465,7 +465,7 @@ def _dead_findings(report: Report, image: int, rows: list[LayerStats], labels: d
             severity, "dead-units", f"Dead channels ({limit} of a layer) in {len(group)} layer(s)",
             f"Dead channels on this image ({what}): {'; '.join(parts)}. Near-dead: the channel's peak is below "
             f"{percent(NEAR_DEAD_RATIO)} of the layer's peak. A dead channel passes nothing on; if it is dead on every "
-            "image (`wavevis stats FOLDER --summary`) it is wasted capacity — look at the initialisation, negative "
+            "image of a dataset (the app's Dataset page, or `wavevis stats FOLDER --summary`) it is wasted capacity — look at the initialisation, negative "
             "biases, or too high a learning rate.",
             worst[0].layer, evidence, worst[0].call,
         ))
