@@ -8,6 +8,8 @@ import threading
 import pytest
 
 from wavevis.errors import WavevisError
+from wavevis import outputs as outputs_module
+from wavevis.errors import OutputError
 from wavevis.outputs import DeferredOutputs
 
 
@@ -70,6 +72,22 @@ def test_a_fifo_is_written_as_a_stream(tmp_path):
     assert got == ["streamed\n"] and fifo.is_fifo()
 
 
+def test_a_fifo_nobody_reads_is_refused_not_waited_on(tmp_path, monkeypatch):
+    """Opening a FIFO for writing blocks until a reader comes: without one, one line after a short wait."""
+    monkeypatch.setattr(outputs_module, "FIFO_READER_WAIT_S", 0.1)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    (tmp_path / "kept.csv").write_text("before\n")
+    with DeferredOutputs() as outputs:
+        outputs.open(str(tmp_path / "kept.csv"), "--json").write("new\n")
+        with pytest.raises(OutputError) as caught:
+            outputs.open(str(fifo), "--out")
+    text = str(caught.value)
+    assert text.startswith("--out ") and "FIFO (named pipe) that nobody reads" in text and "\n" not in text
+    assert (tmp_path / "kept.csv").read_text() == "before\n"  # nothing published
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.csv", "pipe"]  # no temporary left
+
+
 @pytest.mark.parametrize("make, words", [
     (lambda p: (p / "adir").mkdir() or p / "adir", "is a folder: give a file name"),
     (lambda p: p / "missing" / "x.csv", "is in a folder that does not exist"),
@@ -100,7 +118,7 @@ def test_a_stream_that_fails_at_the_end_keeps_the_files_unreplaced(tmp_path):
 
 # -- issue 13: collisions, long names, full disks ------------------------------------------------------
 
-from wavevis.errors import OutputError  # noqa: E402
+
 from wavevis.outputs import same_file  # noqa: E402
 
 

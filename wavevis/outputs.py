@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, TextIO
@@ -61,6 +63,9 @@ class _File:
     option: str
 
 
+FIFO_READER_WAIT_S = 2.0  # how long an output FIFO may wait for its reader to open it
+
+
 @dataclass
 class _Stream:
     """Standard output, a FIFO, a device or a /proc file: rows are spooled, then written in one go."""
@@ -83,6 +88,33 @@ def _is_stream(path: str) -> bool:
     if where.startswith(("/dev/", "/proc/")):
         return True
     return os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode)
+
+
+def _open_stream(path: str, option: str) -> int:
+    """A write descriptor for a FIFO or device.
+
+    Opening a FIFO for writing blocks until a reader opens it, possibly forever: it is opened
+    without blocking, retried for FIFO_READER_WAIT_S (its reader may be starting beside this
+    command, as in `… --out p & cat p`), then refused in one line.
+    """
+    shown = escape(path)
+    fifo = os.path.exists(path) and stat.S_ISFIFO(os.stat(path).st_mode)
+    flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOCTTY", 0) | (os.O_NONBLOCK if fifo else 0)
+    deadline = time.monotonic() + FIFO_READER_WAIT_S
+    while True:
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if not (fifo and exc.errno == errno.ENXIO):
+                raise OutputError(f"{option} {shown} cannot be written ({exc.strerror or exc}): write somewhere else") from None
+            if time.monotonic() >= deadline:
+                raise OutputError(f"{option} {shown} is a FIFO (named pipe) that nobody reads: start its reader "
+                                  f"first (e.g. `cat {shown} &`) or write to a file") from None
+            time.sleep(0.02)
+            continue
+        if fifo:
+            os.set_blocking(fd, True)  # a reader is there: the rows are written at the end, waiting on it as a pipe does
+        return fd
 
 
 def _identity(path: str) -> tuple[object, ...]:
@@ -176,11 +208,7 @@ class DeferredOutputs:
         if os.path.isdir(path):
             raise OutputError(f"{option} {shown} is a folder: give a file name, e.g. {escape(os.path.join(path, 'stats.csv'))}")
         if _is_stream(path):
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOCTTY", 0))
-            except OSError as exc:
-                raise OutputError(f"{option} {shown} cannot be written ({exc.strerror or exc}): write somewhere else") from None
-            return self._spool(fd, None, path, option)
+            return self._spool(_open_stream(path, option), None, path, option)
         identity = _identity(path)
         if identity in self._inputs:
             raise OutputError(
