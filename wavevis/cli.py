@@ -18,7 +18,7 @@ import torch.nn as nn
 from . import __version__
 from .checkpoints import CHECKPOINT_EXTENSIONS
 from .cli_data import add_by_option, add_train_parser, run_train
-from .cli_sweep import add_sweep_options, run_grouped, run_stats
+from .cli_sweep import add_sweep_options, on_ranks, run_grouped, run_stats
 from .config import CONFIG_KEYS, ModelConfig, config_label
 from .errors import ImageError, Terminated, WavevisError, escape
 from .export import CONSISTENCY_COLUMNS, EQUIVARIANCE_COLUMNS, SPECTRUM_COLUMNS, SPECTRUM_LAYER_COLUMNS, CsvRows
@@ -575,7 +575,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, std
         if args.command == "shift":
             return _run_shift(args, stdout, stderr)
         if args.command == "train":
-            return run_train(args, stdout, stderr)
+            return on_ranks(run_train, args, stdout, stderr)
         if args.by:
             if not args.summary:
                 raise WavevisError("--by groups dataset-level rows: add --summary")

@@ -83,7 +83,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=_seed, default=0, help="initialisation seed and batch order (default: 0)")
     p.add_argument("--epochs", type=_positive, default=10, help="passes over the training images (default: 10)")
     p.add_argument("--size", type=_train_size, default=64, help="images are resized to SIZE×SIZE (default: 64)")
-    p.add_argument("--batch-size", type=_positive, default=32, help="images per step (default: 32)")
+    p.add_argument("--batch-size", type=_positive, default=32,
+                   help="images per step (default: 32); under torchrun the whole step's, shared by the processes")
     p.add_argument("--lr", type=_rate, default=3e-4, help="Adam learning rate (default: 0.0003)")
     p.add_argument("--normalize", default="imagenet", choices=list(NORMALIZATIONS), help="(default: imagenet)")
     p.add_argument("--probe-images", type=_positive, default=64,
@@ -95,6 +96,13 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", action="append", metavar="SPEC",
                    help="another variant, key=value[,key=value] over model, pool, wavelet, init, seed "
                         "(e.g. pool=max, pool=wave-cat); repeatable")
+
+
+class _Discard(io.TextIOBase):
+    """A text stream that keeps nothing (the progress of ranks other than 0)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
 
 
 class _Bar:
@@ -134,43 +142,62 @@ def _train_progress(bar: _Bar, several: bool):
     return show
 
 
-def run_train(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    """`wavevis train`: one run, or one per --compare variant plus compare.csv."""
+def run_train(
+    args: argparse.Namespace, stdout: TextIO, stderr: TextIO, cluster: Cluster | None = None,
+    device: torch.device | None = None,
+) -> int:
+    """`wavevis train`: one run, or one per --compare variant plus compare.csv.
+
+    Under torchrun (`cluster` given) every rank trains its share of each batch with
+    DistributedDataParallel (`training.train`); rank 0 speaks and writes.
+    """
     from .cli import _device
 
-    device = _device(args.device)
-    options = TrainOptions(
-        epochs=args.epochs, size=args.size, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        device=str(device), normalize=args.normalize, probe_images=args.probe_images, save_dtype=args.save_dtype,
-    )
-    base = ModelConfig(model=args.model, pool=args.pool, wavelet=args.wavelet, init=args.init, seed=args.seed)
-    configs = [base, *(parse_config(spec, base) for spec in args.compare or [])]
-    if any(c.weights is not None for c in configs):
-        raise WavevisError("training starts from the seeded initialisation: drop weights= from --compare")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise WavevisError(f"--out {escape(out)} is a file: give a folder")
-    bar = _Bar(stderr)
+    main = cluster is None or cluster.main
+    held = None if main else io.StringIO()
+    with meeting(cluster, held, stderr):  # refusals before the first image, on every rank
+        device = device or _device(args.device)
+        options = TrainOptions(
+            epochs=args.epochs, size=args.size, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+            device=str(device), normalize=args.normalize, probe_images=args.probe_images, save_dtype=args.save_dtype,
+        )
+        base = ModelConfig(model=args.model, pool=args.pool, wavelet=args.wavelet, init=args.init, seed=args.seed)
+        configs = [base, *(parse_config(spec, base) for spec in args.compare or [])]
+        if any(c.weights is not None for c in configs):
+            raise WavevisError("training starts from the seeded initialisation: drop weights= from --compare")
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise WavevisError(f"--out {escape(out)} is a file: give a folder")
+    bar = _Bar(stderr if main else _Discard())
     source = args.data or "the built-in dataset"
     if args.data is None:
         bar.line(f"note: using the built-in 7-class dataset at {args.size}×{args.size} (generated at first use)")
-    data = load_train_data(args.data, options, progress=lambda d, t: bar.draw(f"loading {source}: {d}/{t} images"))
+    data = None
+    for turn in (True, False):  # rank 0 first: it makes the built-in dataset once, the others then read it
+        with meeting(cluster, held, stderr):
+            if main == turn:
+                data = load_train_data(args.data, options,
+                                       progress=lambda d, t: bar.draw(f"loading {source}: {d}/{t} images"))
+        if cluster is None:
+            break
     bar.line(f"{source}: {len(data.train_x)} train and {len(data.val_x)} val images, {len(data.classes)} classes "
-             f"({', '.join(data.classes)})")
+             f"({', '.join(data.classes)})" + (f"; {cluster.world} processes share each batch" if cluster else ""))
     started = time.perf_counter()
     if len(configs) == 1:
-        result = train(base, data, options, out, progress=_train_progress(bar, False))
+        result = train(base, data, options, out, progress=_train_progress(bar, False), cluster=cluster)
         results = [result]
         bar.line(f"wrote {result.checkpoint} and {result.metrics_path} ({time.perf_counter() - started:.0f} s)")
     else:
-        results = train_variants(configs, data, options, out, progress=_train_progress(bar, True))
-        stdout.write(f"{MODEL_COLUMN:<32} {'train_acc':>9} {'val_acc':>8} {'gap':>7}\n")
-        for r in results:
-            f = r.final
-            stdout.write(f"{r.label:<32} {100 * f.train_acc:>7.1f} % {100 * f.val_acc:>6.1f} % {100 * f.gap:>+6.1f}\n")
+        results = train_variants(configs, data, options, out, progress=_train_progress(bar, True), cluster=cluster)
+        if main:
+            stdout.write(f"{MODEL_COLUMN:<32} {'train_acc':>9} {'val_acc':>8} {'gap':>7}\n")
+            for r in results:
+                f = r.final
+                stdout.write(f"{r.label:<32} {100 * f.train_acc:>7.1f} % {100 * f.val_acc:>6.1f} % {100 * f.gap:>+6.1f}\n")
         bar.line(f"wrote {out / 'compare.csv'} and one folder per variant ({time.perf_counter() - started:.0f} s)")
-    for finding in gap_findings({r.label: r.epochs for r in results}):
-        stdout.write(f"{finding.title}: {finding.text}\n")
+    if main:
+        for finding in gap_findings({r.label: r.epochs for r in results}):
+            stdout.write(f"{finding.title}: {finding.text}\n")
     return 0
 
 

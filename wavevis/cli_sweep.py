@@ -25,7 +25,7 @@ from .outputs import DeferredOutputs
 from .report import Report, Summary, analyze
 from .spectrum import SpectralTotals
 
-__all__ = ["add_sweep_options", "batched_reports", "decode_workers", "run_grouped", "run_stats"]
+__all__ = ["add_sweep_options", "batched_reports", "decode_workers", "on_ranks", "run_grouped", "run_stats"]
 
 # Decoding processes of a batched run by default: one keeps a forward pass fed at 224² on two
 # cores (benchmarks/bench_batch.py); a run of one image at a time decodes in the main process.
@@ -185,16 +185,17 @@ def run_grouped(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int
     """`wavevis stats DIR --summary --by …` (`cli_data.run_grouped_stats`): in this process, or as one rank of a torchrun."""
     from .cli_data import run_grouped_stats
 
-    return _on_ranks(run_grouped_stats, args, stdout, stderr)
+    return on_ranks(run_grouped_stats, args, stdout, stderr)
 
 
 def run_stats(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """`wavevis stats` (without --by): in this process, or as one rank of a torchrun."""
-    return _on_ranks(_stats, args, stdout, stderr)
+    return on_ranks(_stats, args, stdout, stderr)
 
 
-def _on_ranks(run: Callable[..., int], args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
-    """`run(args, stdout, stderr)` in this process, or as one rank of a torchrun with `cluster` and `device`."""
+def on_ranks(run: Callable[..., int], args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """`run(args, stdout, stderr)` in this process, or as one rank of a torchrun with `cluster` and `device`
+    (a `wavevis stats` or `train` run: rank 0 reports a failure on any rank, in one line)."""
     from .cli import _device
 
     if not launched():

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from . import __version__
 from .config import ModelConfig, config_labels
 from .dataset import VAL_SPLITS, Dataset, DatasetImage, load_batches, scan_dataset
+from .distributed import Cluster
 from .errors import WavevisError
 from .export import format_value
 from .images import Normalize
@@ -320,12 +321,19 @@ def _write_csv(path: Path, rows: Sequence[Mapping[str, object]], columns: Sequen
 def train(
     config: ModelConfig, data: TrainData, options: TrainOptions, out_dir: str | Path, *, label: str = "",
     progress: Callable[[TrainProgress], None] | None = None, cancel: CancelFlag = None,
+    cluster: Cluster | None = None,
 ) -> TrainResult:
     """Train one configuration from its seeded initialisation; write model.safetensors and metrics.csv.
 
     Adam on cross-entropy, no augmentation, batches in an order drawn from `options.seed` (so every
     variant trained with one seed sees the same batches). Epoch 0 of metrics.csv is measured before
     the first step. metrics.csv is rewritten after every epoch; model.safetensors at the end.
+
+    With a `cluster` (torchrun) the model is wrapped in DistributedDataParallel: every rank draws
+    the same batches and takes its contiguous share of each (`--batch-size` is the global batch),
+    and each rank's loss is its share's summed loss over the whole batch's size times the number
+    of ranks, so DDP's gradient average is the whole batch's mean gradient, as in one process.
+    Rank 0 measures the metrics (and shares them with every rank) and writes the files.
 
     Raises:
         WavevisError: a checkpoint in the configuration (training starts from the initialisation),
@@ -335,8 +343,10 @@ def train(
         raise WavevisError("training starts from the seeded initialisation: drop --weights / weights=")
     if options.epochs < 1 or options.batch_size < 1 or not options.lr > 0:
         raise WavevisError("--epochs and --batch-size must be at least 1 and --lr positive")
+    main = cluster is None or cluster.main
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     config = replace(config, num_classes=len(data.classes))
     device = torch.device(options.device)
     model, _ = config.load()
@@ -349,6 +359,11 @@ def train(
     if logits.shape != (2, len(data.classes)):
         raise WavevisError(f"{label or config.model} gives {tuple(logits.shape[1:])} outputs for {len(data.classes)} classes: it must take num_classes")
     params = [p for p in model.parameters() if p.requires_grad]
+    net: nn.Module = model
+    if cluster is not None:  # the same initialisation everywhere (seeded; DDP also broadcasts rank 0's)
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     optimizer = torch.optim.Adam(params, lr=options.lr)
     order = torch.Generator().manual_seed(options.seed)
     train_eval = _spaced(len(data.train_x), options.eval_limit)
@@ -361,13 +376,18 @@ def train(
     def report(epoch: int) -> None:
         if progress is not None:
             progress(TrainProgress(label, epoch, options.epochs, "eval", 0, 1))
-        tl, ta = _evaluate(model, data.train_x[train_eval], data.train_y[train_eval], device, options.batch_size)
-        vl, va = _evaluate(model, data.val_x[val_eval], data.val_y[val_eval], device, options.batch_size)
-        probes = _probe(model, probe_x, device, options.batch_size)
-        metrics = EpochMetrics(epoch, tl, ta, vl, va, len(train_eval), len(val_eval),
-                               time.perf_counter() - start, probes)
+        metrics = None
+        if main:  # on the unwrapped model: no collective while the other ranks wait
+            tl, ta = _evaluate(model, data.train_x[train_eval], data.train_y[train_eval], device, options.batch_size)
+            vl, va = _evaluate(model, data.val_x[val_eval], data.val_y[val_eval], device, options.batch_size)
+            probes = _probe(model, probe_x, device, options.batch_size)
+            metrics = EpochMetrics(epoch, tl, ta, vl, va, len(train_eval), len(val_eval),
+                                   time.perf_counter() - start, probes)
+        if cluster is not None:
+            metrics = cluster.gather(metrics)[0]
         history.append(metrics)
-        _write_csv(out / "metrics.csv", [m.as_row() for m in history], METRICS_COLUMNS)
+        if main:
+            _write_csv(out / "metrics.csv", [m.as_row() for m in history], METRICS_COLUMNS)
         if progress is not None:
             progress(TrainProgress(label, epoch, options.epochs, "eval", 1, 1, metrics=metrics))
 
@@ -379,13 +399,21 @@ def train(
             check_cancel(cancel, "training")
             idx = perm[b * options.batch_size:(b + 1) * options.batch_size]
             optimizer.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(model(data.train_x[idx].to(device)), data.train_y[idx].to(device))
-            loss.backward()
+            if cluster is None:
+                loss = F.cross_entropy(model(data.train_x[idx].to(device)), data.train_y[idx].to(device))
+                loss.backward()
+            else:  # this rank's share (possibly none: it still joins the gradient average)
+                mine = torch.tensor_split(idx, cluster.world)[cluster.rank]
+                summed = F.cross_entropy(net(data.train_x[mine].to(device)), data.train_y[mine].to(device),
+                                         reduction="sum")
+                (summed * (cluster.world / len(idx))).backward()
+                loss = summed / max(len(mine), 1)  # shown: this rank's mean
             optimizer.step()
             if progress is not None:
                 progress(TrainProgress(label, epoch, options.epochs, "train", b + 1, batches, loss.item()))
         report(epoch)
-    _save(model.cpu(), out / "model.safetensors", config, options, data.classes, options.epochs)
+    if main:
+        _save(model.cpu(), out / "model.safetensors", config, options, data.classes, options.epochs)
     result = TrainResult(label, config, options, data.classes, tuple(history), out, time.perf_counter() - start,
                          sum(p.numel() for p in params))
     if progress is not None:
@@ -417,6 +445,7 @@ def compare_rows(results: Sequence[TrainResult], root: str | Path | None = None)
 def train_variants(
     configs: Sequence[ModelConfig], data: TrainData, options: TrainOptions, out_dir: str | Path, *,
     progress: Callable[[TrainProgress], None] | None = None, cancel: CancelFlag = None,
+    cluster: Cluster | None = None,
 ) -> list[TrainResult]:
     """Train several configurations with the same seed, data and batch order; write compare.csv.
 
@@ -440,9 +469,11 @@ def train_variants(
         else:
             sharing = compare_parameters(first_model, initial)
             differs = sharing.different + sharing.only_second
-        result = train(config, data, options, out / name, label=label, progress=progress, cancel=cancel)
+        result = train(config, data, options, out / name, label=label, progress=progress, cancel=cancel,
+                       cluster=cluster)
         results.append(replace(result, init_differs=differs))
-        _write_csv(out / "compare.csv", compare_rows(results, out), COMPARE_CSV_COLUMNS)
+        if cluster is None or cluster.main:
+            _write_csv(out / "compare.csv", compare_rows(results, out), COMPARE_CSV_COLUMNS)
     return results
 
 
