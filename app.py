@@ -16,6 +16,7 @@ import streamlit as st
 from wavevis_app.analysis import Analysis, run_analysis
 from wavevis_app.checks import show_checks
 from wavevis_app.compare import show_compare
+from wavevis_app.dataset import show_dataset
 from wavevis_app.feature_maps import show_feature_maps
 from wavevis_app.filters import show_filters
 from wavevis_app.launch import LaunchOptions, parse_launch
@@ -33,6 +34,7 @@ PAGES: tuple[tuple[str, str, Callable[[Analysis], None]], ...] = (
     ("Checks", "checks", show_checks),
     ("Filters", "filters", show_filters),
     ("Compare", "compare", show_compare),
+    ("Dataset", "dataset", show_dataset),
     ("Training", "training", show_training),
 )
 # Pages that draw without the image analysis (training runs): shown even while the sidebar's input is refused.
