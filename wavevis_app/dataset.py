@@ -146,9 +146,9 @@ def show_results(analysis: Analysis, job: DatasetJob, size: int) -> None:
         show_depth_chart({f"train ({train.images} images)": train.layer_stats(),
                           f"val ({val.images} images)": val.layer_stats()}, key="ds_split_depth")
         diffs = split_differences(train.layer_stats(), val.layer_stats())
-        frame = pd.DataFrame([d.__dict__ for d in sorted(diffs, key=lambda d: d.index)])
+        frame = pd.DataFrame([d.__dict__ for d in diffs])  # largest difference first: the highlighted rows on top
         top = {d.index for d in diffs[:SPLIT_TOP]}
-        st.caption(f"Highlighted: the {SPLIT_TOP} layers whose statistics differ most between the splits (score = the "
+        st.caption(f"Largest difference first; highlighted: the {SPLIT_TOP} layers whose statistics differ most between the splits (score = the "
                    "largest of the relative mean |a| difference and the dead and detail differences).")
         st.dataframe(frame.style.apply(lambda row: [HIGHLIGHT if row["index"] in top else ""] * len(row), axis=1),
                      hide_index=True, width="stretch")
