@@ -95,7 +95,7 @@ def test_pages_upload_csv_and_screenshots(browser, server, tmp_path):
     try:
         open_app(page, server)
         assert page.locator(NAV_LINK).all_inner_texts() == list(PAGE_PATHS)
-        assert "weights=trained demo" in page.locator('[data-testid="stCaptionContainer"]').first.inner_text()
+        assert "weights=trained demo · " in page.locator('[data-testid="stMain"]').inner_text()  # the default
         choose_random_wavevgg(page)  # this test reads the posted wavevgg's random-init numbers
         image = write_png(tmp_path / "browser_upload.png", seed=11)
         upload_image(page, image)
