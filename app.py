@@ -16,12 +16,14 @@ import streamlit as st
 from wavevis_app.analysis import Analysis, run_analysis
 from wavevis_app.checks import show_checks
 from wavevis_app.compare import show_compare
+from wavevis_app.dataset import show_dataset
 from wavevis_app.feature_maps import show_feature_maps
 from wavevis_app.filters import show_filters
 from wavevis_app.launch import LaunchOptions, parse_launch
 from wavevis_app.overview import show_overview
 from wavevis_app.sidebar import image_controls, load_report_panel, model_controls
 from wavevis_app.subbands import show_subbands
+from wavevis_app.training import show_training
 
 # One page per view: (title, URL path, the function that draws it from the session's Analysis).
 # The first is the default page. New views (Dataset, Training, Spectrum) join this list.
@@ -32,7 +34,11 @@ PAGES: tuple[tuple[str, str, Callable[[Analysis], None]], ...] = (
     ("Checks", "checks", show_checks),
     ("Filters", "filters", show_filters),
     ("Compare", "compare", show_compare),
+    ("Dataset", "dataset", show_dataset),
+    ("Training", "training", show_training),
 )
+# Pages that draw without the image analysis (training runs): shown even while the sidebar's input is refused.
+WITHOUT_ANALYSIS: frozenset[Callable] = frozenset({show_training})
 
 
 def launch_options() -> LaunchOptions:
@@ -46,7 +52,7 @@ def launch_options() -> LaunchOptions:
 
 def page_body(show: Callable[[Analysis], None], analysis: Analysis | None) -> Callable[[], None]:
     """What a page runs: its view of the analysis, or nothing while there is none (the error says why)."""
-    return partial(show, analysis) if analysis is not None else (lambda: None)
+    return partial(show, analysis) if analysis is not None or show in WITHOUT_ANALYSIS else (lambda: None)
 
 
 def main() -> None:

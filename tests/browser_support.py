@@ -30,7 +30,7 @@ CHART = '[data-testid="stVegaLiteChart"]'  # a Vega-Lite chart (drawn as SVG: it
 NAV_LINK = '[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]'
 # Page title → URL path; the app draws each page in a container keyed "page-<path>" (CSS class st-key-page-<path>).
 PAGE_PATHS = {"Overview": "overview", "Feature maps": "feature-maps", "Subbands": "subbands", "Checks": "checks",
-              "Filters": "filters", "Compare": "compare"}
+              "Filters": "filters", "Compare": "compare", "Dataset": "dataset", "Training": "training"}
 
 
 def page_body(path: str) -> str:
@@ -222,3 +222,14 @@ def download(page, label: str) -> bytes:
 def download_csv(page, label: str = "Download per-layer CSV") -> str:
     """Click a CSV download button and return the file's text."""
     return download(page, label).decode("utf-8")
+
+
+def choose_random_wavevgg(page) -> None:
+    """Leave the trained demo (the app's default) for the posted wavevgg at its random init, as a user would."""
+    sidebar = page.locator(SIDEBAR)
+    sidebar.get_by_text("Random init", exact=True).click()
+    wait_until_idle(page)
+    sidebar.locator('[data-testid="stSelectbox"]').filter(has_text="Model").first.locator("input").click()
+    page.get_by_role("option", name="wavevgg", exact=True).click()
+    wait_for_analysis(page, "wavevgg pool=wave-ll wavelet=haar num-classes=7 init=xavierUniform seed=0")
+    wait_until_idle(page)

@@ -46,11 +46,18 @@ def fresh_caches():
     st.cache_data.clear()
 
 
-def start(size: int | None = None) -> AppTest:
-    """The app after its first run; `size` presets the Size input (skips the default 224² analysis)."""
+def start(size: int | None = None, weights: str | None = "Random init") -> AppTest:
+    """The app after its first run; `size` presets the Size input (skips the default 224² analysis).
+
+    `weights` presets the Weights choice: these tests are about the posted wavevgg at its random init
+    (the sidebar's model for "Random init"), so they choose it, as a user would; None opens on the
+    app's default (the trained demo).
+    """
     at = AppTest.from_file(APP, default_timeout=120)
     if size is not None:
         at.session_state["size"] = size
+    if weights is not None:
+        at.session_state["weights_source"] = weights
     at.run()
     assert not at.exception, at.exception
     if size is not None:
@@ -206,6 +213,31 @@ def test_default_page_shows_overview_grids_subbands_and_downloads():
     at.download_button(key="dl_layers").click().run()  # a download click reruns without trouble
     assert not at.exception and not at.error
     assert_table_equals(at, rows)
+
+
+def test_app_opens_on_the_trained_demo_and_leaves_it_with_a_reason():
+    """The default is the shipped trained demo; another pool switches to random init with one line saying why."""
+    at = start(SMALL, weights=None)
+    assert at.radio(key="weights_source").value == "Trained demo"
+    assert at.selectbox(key="model").value == "wavevgg-small" and at.selectbox(key="pool").value == "wave-ll"
+    assert title(at).startswith("wavevgg-small pool=wave-ll wavelet=haar num-classes=7 weights=trained demo · ")
+    assert not at.error and not at.sidebar.info
+    trained = expected_rows(wavevis.load_demo(), sample_image_path(DEFAULT_SAMPLE), SMALL)
+    untrained = expected_rows(wavevis.build_model("wavevgg-small", seed=0), sample_image_path(DEFAULT_SAMPLE), SMALL)
+    assert [r["sum"] for r in trained] != [r["sum"] for r in untrained]  # the numbers tell the weights apart
+    assert_table_equals(at, trained)
+    assert page(at, "Overview").info[0].value.startswith("**The filters are right; the loss of detail is the pooling")
+
+    at.selectbox(key="pool").set_value("max").run()
+    assert not at.exception and not at.error
+    assert at.radio(key="weights_source").value == "Random init"
+    (note,) = [i.value for i in at.sidebar.info]
+    assert "with Pool variant = max the weights are a random init" in note and "\n" not in note
+    assert title(at).startswith("wavevgg-small pool=max wavelet=haar num-classes=7 init=xavierUniform seed=0 · ")
+
+    at.radio(key="weights_source").set_value("Trained demo").run()  # back: the demo's own pool again
+    assert at.selectbox(key="pool").value == "wave-ll" and not at.sidebar.info
+    assert_table_equals(at, trained)
 
 
 def test_pages_share_one_analysis_and_keep_their_picks(monkeypatch):

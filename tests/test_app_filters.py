@@ -36,6 +36,7 @@ def fresh_caches():
 def start() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["size"] = SMALL  # a small image: this page is about the weights, not the maps
+    at.session_state["weights_source"] = "Random init"  # these tests read a random init (the app opens on the demo)
     at.run()
     assert not at.exception, at.exception
     return at

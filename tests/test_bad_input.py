@@ -269,6 +269,7 @@ def start_app(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setattr(sys, "argv", [str(APP), *argv])
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.session_state["size"] = SIZE  # the first analysis is small too
+    at.session_state["weights_source"] = "Random init"  # the posted wavevgg, whose checkpoints the cases upload
     return at.run()
 
 

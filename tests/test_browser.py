@@ -15,7 +15,7 @@ from PIL import Image
 
 import wavevis
 from browser_support import (
-    CHART, FIRST_RENDER_TIMEOUT_S, IMAGE, NAV_LINK, PAGE_PATHS, SIDEBAR, chromium_missing_reason, download,
+    choose_random_wavevgg, CHART, FIRST_RENDER_TIMEOUT_S, IMAGE, NAV_LINK, PAGE_PATHS, SIDEBAR, chromium_missing_reason, download,
     download_csv, grid_tiles, launch_chromium, new_page, open_app, open_page, page_body, pick_option,
     streamlit_server, upload_image, wait_for_analysis, wait_for_charts, wait_for_images, wait_until_idle,
 )
@@ -95,6 +95,8 @@ def test_pages_upload_csv_and_screenshots(browser, server, tmp_path):
     try:
         open_app(page, server)
         assert page.locator(NAV_LINK).all_inner_texts() == list(PAGE_PATHS)
+        assert "weights=trained demo · " in page.locator('[data-testid="stMain"]').inner_text()  # the default
+        choose_random_wavevgg(page)  # this test reads the posted wavevgg's random-init numbers
         image = write_png(tmp_path / "browser_upload.png", seed=11)
         upload_image(page, image)
         wait_for_analysis(page, image.name)
@@ -373,3 +375,55 @@ def test_issue14_model_file_only_with_allow_code(browser, tmp_path):
             page.context.close()
     SCREENSHOTS.mkdir(exist_ok=True)
     shutil.copy(tmp_path / "issue14_allow_code.png", SCREENSHOTS / "issue14_allow_code.png")
+
+
+@pytest.mark.slow
+def test_training_page_in_a_browser(browser, server, tmp_path):
+    """The Training page: both charts drawn with the three demo runs in their legends, the table, the gap words."""
+    page = new_page(browser, width=1440, height=2200)
+    try:
+        open_app(page, server)
+        body = open_page(page, "Training")
+        wait_for_charts(page, page_body(PAGE_PATHS["Training"]))
+        assert body.locator(CHART).count() == 3
+        legend = body.locator(CHART).first.evaluate(
+            "c => [...c.querySelectorAll('g.role-legend-label text')].map(t => t.textContent)")
+        assert {"wavevgg-small pool=wave-ll", "wavevgg-small pool=max", "wavevgg-small pool=wave-cat"} <= set(legend)
+        titles = body.locator(CHART).first.evaluate(
+            "c => [...c.querySelectorAll('g.role-axis-title text')].map(t => t.textContent)")
+        assert "accuracy (%)" in titles and "cross-entropy loss (nats per image)" in titles
+        text = body.inner_text()
+        assert "does not differ between the variants beyond sampling noise" in text and "91.6 %" in text
+        page.screenshot(path=tmp_path / "training.png", full_page=True)
+    finally:
+        page.context.close()
+    SCREENSHOTS.mkdir(exist_ok=True)
+    shutil.copy(tmp_path / "training.png", SCREENSHOTS / "training.png")
+
+
+@pytest.mark.slow
+def test_dataset_page_in_a_browser(browser, server, tmp_path):
+    """The Dataset page on the built-in set: progress, whole/train-vs-val/per-class results, top images with boxes."""
+    page = new_page(browser, width=1440, height=3200)
+    try:
+        open_app(page, server)
+        body = open_page(page, "Dataset")
+        limit = body.locator('[data-testid="stNumberInput"]').filter(has_text="At most").locator("input")
+        limit.fill("56")
+        limit.press("Enter")
+        wait_until_idle(page)
+        body.get_by_role("button", name="Compute dataset statistics").click()
+        body.get_by_text("Whole dataset (56 images)").wait_for(timeout=180_000)
+        wait_until_idle(page)
+        assert "Train and val differ most at" in body.inner_text()
+        body.get_by_role("button", name="Find the images that drive it most").click()
+        body.locator(IMAGE).nth(7).wait_for(timeout=120_000)
+        wait_until_idle(page)
+        wait_for_images(page, page_body(PAGE_PATHS["Dataset"]))
+        wait_for_charts(page, page_body(PAGE_PATHS["Dataset"]))
+        assert body.locator(IMAGE).count() == 8
+        page.screenshot(path=tmp_path / "dataset.png", full_page=True)
+    finally:
+        page.context.close()
+    SCREENSHOTS.mkdir(exist_ok=True)
+    shutil.copy(tmp_path / "dataset.png", SCREENSHOTS / "dataset.png")

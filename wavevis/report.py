@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import reduce
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -191,6 +192,27 @@ class Summary:
             for mine, new in zip(self._calls, calls):
                 mine.add(new)
         self.images += len(report.images)
+
+    @classmethod
+    def merged(cls, summaries: Iterable[Summary]) -> Summary:
+        """One summary of every image of `summaries` (made apart, e.g. per chunk or group); they stay unchanged.
+
+        Raises:
+            ValueError: the summaries are of different models.
+        """
+        out = cls()
+        for summary in summaries:
+            if not summary._calls:
+                continue
+            if out._calls and _call_keys([c.info for c in out._calls]) != _call_keys([c.info for c in summary._calls]):
+                raise ValueError("cannot merge summaries of different models: their recorded calls differ")
+            if not out._calls:
+                out._calls = copy.deepcopy(summary._calls)
+            else:
+                for mine, other in zip(out._calls, summary._calls):
+                    mine.add(other)
+            out.images += summary.images
+        return out
 
     # -- merging summaries made apart ---------------------------------------------------------
 

@@ -50,6 +50,11 @@ def compare_controls(current: ModelConfig) -> tuple[ModelConfig, bytes | None]:
                                persist_state=PERSIST))
     upload = st.file_uploader("…or weights for the second configuration (state_dict)",
                               type=list(CHECKPOINT_EXTENSIONS), key="cmp_ckpt")
+    if current.weights is not None and upload is None:
+        st.caption(f"The first configuration's weights ({current.weights_label}) are not carried over: the second "
+                   "starts from a random init (its legend says so). For trained weights of another variant, upload "
+                   "a checkpoint here (`wavevis train … --compare pool=max` makes one per variant; the Training "
+                   "page shows the shipped runs' curves).")
     if upload is None:
         return replace(current, pool=pool, wavelet=wavelet, init=init, seed=seed, weights=None, weights_name=None), None
     other = replace(current, pool=pool, wavelet=wavelet, init=init, seed=seed,

@@ -20,6 +20,7 @@ from wavevis.pooling import POOLS
 from wavevis.wavelets import list_wavelets
 
 from .analysis import ImageChoice
+from .demo_choice import DEMO, RANDOM, SOURCES, UPLOAD, default_source, demo_mismatch, demo_model
 from .launch import LaunchOptions
 
 __all__ = ["CUSTOM_MODEL", "SIDEBAR_LABELS", "fix_words", "image_controls", "load_report_panel", "model_controls",
@@ -33,6 +34,36 @@ SIDEBAR_LABELS: dict[str, str] = {
     "init": "Init scheme", "seed": "Seed",
 }
 LAUNCH_HINT = 'make run ARGS="--model file.py:Net --weights ckpt.pt"'
+DEMO_NOTE = "demo_note"  # session_state key: why the sidebar left the trained demo (shown until it is chosen again)
+# The model controls the trained demo fixes (session_state key → the demo's value's field).
+DEMO_CONTROLS = {"model": "model", "pool": "pool", "wavelet": "wavelet", "classes": "num_classes"}
+
+
+def _leave_demo() -> None:
+    """A model control changed: when the demo's weights no longer fit the choice, switch to random init, saying why."""
+    state = st.session_state
+    if state.get("weights_source") != DEMO:
+        return
+    reason = demo_mismatch(state.get("model"), state.get("pool"), state.get("wavelet"), state.get("classes"))
+    if reason is not None:
+        state["weights_source"] = RANDOM
+        state[DEMO_NOTE] = reason
+
+
+def _first(key: str, default):
+    """A widget's default only while its key has no value: `_enter_demo` sets these keys through the
+    Session State API, and a default beside such a value makes Streamlit log a warning on every run."""
+    return None if key in st.session_state else default
+
+
+def _enter_demo() -> None:
+    """Weights = Trained demo chosen: set the model controls to what the demo was trained as."""
+    state = st.session_state
+    if state.get("weights_source") == DEMO:
+        demo = demo_model()
+        for key, field in DEMO_CONTROLS.items():
+            state[key] = getattr(demo, field)
+        state.pop(DEMO_NOTE, None)
 
 
 def fix_words(fix) -> str:
@@ -59,8 +90,10 @@ def model_controls(launch: LaunchOptions) -> tuple[ModelConfig, bytes | None]:
     sb.header("Model")
     launched = [launch.model] if launch.model and launch.model not in list_models() else []
     specs = list_models() + launched + ([CUSTOM_MODEL] if launch.allow_code else [])
+    first_source = st.session_state.get("weights_source", default_source(launch))
+    first_model = launch.model or (demo_model().model if first_source == DEMO else DEFAULTS.model)
     model = sb.selectbox(
-        "Model", specs, index=specs.index(launch.model or DEFAULTS.model), key="model",
+        "Model", specs, index=_first("model", specs.index(first_model)), key="model", on_change=_leave_demo,
         help="Built-in models, a model given at launch, and (when the app was started with --allow-code) a "
              f"model file of yours. Launch with a model: `{LAUNCH_HINT}`.")
     if model == CUSTOM_MODEL:
@@ -69,17 +102,32 @@ def model_controls(launch: LaunchOptions) -> tuple[ModelConfig, bytes | None]:
         sb.caption("Your own model file? Loading one runs its code on this server, so it is off here: start the "
                    f'app with `make run ARGS="--allow-code"` to choose one in the sidebar, or `{LAUNCH_HINT}`.')
     builtin = model in list_models()
-    pool = sb.selectbox("Pool variant", list(POOLS), key="pool", disabled=not builtin,
-                        index=list(POOLS).index(DEFAULTS.pool), format_func=lambda p: f"{p} — {POOLS[p].description}")
-    wavelet = sb.selectbox("Wavelet", list_wavelets(), key="wavelet", index=list_wavelets().index(DEFAULTS.wavelet),
+    pool = sb.selectbox("Pool variant", list(POOLS), key="pool", disabled=not builtin, on_change=_leave_demo,
+                        index=_first("pool", list(POOLS).index(DEFAULTS.pool)), format_func=lambda p: f"{p} — {POOLS[p].description}")
+    wavelet = sb.selectbox("Wavelet", list_wavelets(), key="wavelet",
+                           index=_first("wavelet", list_wavelets().index(DEFAULTS.wavelet)),
+                           on_change=_leave_demo,
                            disabled=not builtin or not pool.startswith("wave"),
                            help="Wavelet family of the wavelet pools (max/avg pools have none).")
-    num_classes = int(sb.number_input("Classes", min_value=1, max_value=10000, value=DEFAULTS.num_classes,
-                                      key="classes"))
-    source = sb.radio("Weights", ["Random init", "Upload checkpoint"], key="weights_source", horizontal=True,
-                      index=1 if launch.weights else 0)
+    num_classes = int(sb.number_input("Classes", min_value=1, max_value=10000, value=_first("classes", DEFAULTS.num_classes),
+                                      key="classes", on_change=_leave_demo))
+    source = sb.radio("Weights", SOURCES, key="weights_source", horizontal=True,
+                      index=SOURCES.index(default_source(launch)), on_change=_enter_demo,
+                      help=f"{DEMO}: {demo_model().model} ({demo_model().pool}) trained by `wavevis train` on the "
+                           "built-in 7-class texture dataset (its curves: the Training page).")
     weights = weights_name = data = None
-    if source == "Upload checkpoint":
+    if source == DEMO:
+        reason = demo_mismatch(model, pool, wavelet, num_classes)
+        if reason is None:
+            demo = demo_model().config
+            weights, weights_name = demo.weights, demo.weights_name
+            sb.caption(f"Trained on {demo_model().size}×{demo_model().size} px textures (the built-in dataset); "
+                       "it reads any image at any size.")
+        else:  # a choice the callbacks did not see (e.g. set in code): random init, saying why
+            sb.info(reason)
+    elif source == RANDOM and st.session_state.get(DEMO_NOTE):
+        sb.info(st.session_state[DEMO_NOTE])
+    if source == UPLOAD:
         upload = sb.file_uploader("Checkpoint (.pt / .pth / .safetensors, a state_dict)",
                                   type=list(CHECKPOINT_EXTENSIONS), key="ckpt")
         launch_weights = launch.weights_for(model, DEFAULTS.model)
