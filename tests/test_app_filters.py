@@ -157,8 +157,8 @@ def test_filters_page_in_a_real_browser(tmp_path):
     import os
 
     from browser_support import (
-        NAV_LINK, chromium_missing_reason, launch_chromium, new_page, open_app, page_body, streamlit_server,
-        wait_for_images, wait_until_idle,
+        NAV_LINK, choose_random_wavevgg, chromium_missing_reason, launch_chromium, new_page, open_app, page_body,
+        streamlit_server, wait_for_images, wait_until_idle,
     )
 
     reason = chromium_missing_reason()
@@ -174,6 +174,7 @@ def test_filters_page_in_a_real_browser(tmp_path):
         try:
             page = new_page(browser, width=1440, height=3000)  # tall: Streamlit scrolls inside, so show it all
             open_app(page, url)
+            choose_random_wavevgg(page)  # the random-init wavevgg's first layer and words, not the demo's
             page.locator(NAV_LINK).filter(has_text="Filters").click()
             page.locator(body).wait_for(state="visible", timeout=60_000)
             wait_until_idle(page)

@@ -169,6 +169,7 @@ def test_compare_page_runs_a_second_model_in_its_fragment(browser, server, tmp_p
     page = new_page(browser, width=1500, height=2300)
     try:
         open_app(page, server)
+        choose_random_wavevgg(page)  # these numbers are the random-init wavevgg's, not the demo's
         body = open_page(page, "Compare")
         assert body.locator(IMAGE).count() == 0  # off until asked for
         body.get_by_text("Compare with a second configuration").click()
@@ -240,6 +241,7 @@ def test_issue14_charts_labels_aspect_and_screenshots(browser, server, tmp_path)
 
     try:
         open_app(page, server)
+        choose_random_wavevgg(page)  # these numbers are the random-init wavevgg's, not the demo's
         body = page.locator(page_body(PAGE_PATHS["Overview"]))
         chart = body.locator(CHART).first
         labels = axis_labels(chart)
@@ -299,6 +301,7 @@ def test_issue14_broken_pool_pictures_words_and_counts(browser, server, tmp_path
     shots = []
     try:
         open_app(page, server)
+        choose_random_wavevgg(page)  # these numbers are the random-init wavevgg's, not the demo's
         sidebar = page.locator(SIDEBAR)
         sidebar.get_by_text("Upload checkpoint").click()
         ckpt = checkpoint_lh_is_ll(tmp_path / "lh_is_ll.pt")
