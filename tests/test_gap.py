@@ -96,3 +96,14 @@ def test_alike_splits_say_so() -> None:
     (f,) = split_findings(rows, [_row("conv1", 0, 1.001, 0.0, 0.3)])
     assert f.title == "Train and val images look alike in every layer"
     assert split_findings([], []) == []
+
+
+def test_split_findings_name_a_shared_module_call_by_its_one_name() -> None:
+    """A ReLU module called twice is "relu" then "relu#2" in the words and the evidence, as everywhere else."""
+    from dataclasses import replace
+
+    train = [replace(_row("relu", 0, 1.0, 0.0, 0.3), call=1), replace(_row("relu", 1, 2.0, 0.0, 0.3), call=2)]
+    val = [replace(_row("relu", 0, 1.0, 0.0, 0.3), call=1), replace(_row("relu", 1, 1.0, 0.0, 0.3), call=2)]
+    (f,) = split_findings(train, val)
+    assert f.title == "Train and val differ most at relu#2 and relu"
+    assert "relu#2 (mean |a| +100 % on train" in f.text and "relu#2.mean_abs_ratio" in f.evidence

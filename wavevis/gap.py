@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .findings import Finding
-from .records import LayerStats
+from .records import LayerStats, call_name
 from .training import EpochMetrics
 from .wording import join, percent
 
@@ -155,14 +155,14 @@ def split_findings(train_rows: Sequence[LayerStats], val_rows: Sequence[LayerSta
     evidence: dict[str, float] = {}
     parts = []
     for d in top:
-        evidence[f"{d.layer}.mean_abs_ratio"] = d.mean_abs_ratio
-        evidence[f"{d.layer}.dead_train"] = d.dead_train
-        evidence[f"{d.layer}.dead_val"] = d.dead_val
+        evidence[f"{call_name(d)}.mean_abs_ratio"] = d.mean_abs_ratio
+        evidence[f"{call_name(d)}.dead_train"] = d.dead_train
+        evidence[f"{call_name(d)}.dead_val"] = d.dead_val
         detail = ""
         if d.detail_train is not None and d.detail_val is not None:
             detail = f", detail {percent(d.detail_train)} vs {percent(d.detail_val)}"
         sign = "+" if d.mean_abs_ratio >= 0 else "−"
-        parts.append(f"{d.layer} (mean |a| {sign}{percent(abs(d.mean_abs_ratio))} on train, dead "
+        parts.append(f"{call_name(d)} (mean |a| {sign}{percent(abs(d.mean_abs_ratio))} on train, dead "
                      f"{percent(d.dead_train)} vs {percent(d.dead_val)}{detail})")
     worst = top[0]
     if worst.score < SPLIT_ALIKE:
@@ -172,7 +172,7 @@ def split_findings(train_rows: Sequence[LayerStats], val_rows: Sequence[LayerSta
             f"largest difference is at {parts[0]}.", worst.layer, evidence, worst.call,
         )]
     return [Finding(
-        "info", "split-difference", f"Train and val differ most at {join([d.layer for d in top])}",
+        "info", "split-difference", f"Train and val differ most at {join([call_name(d) for d in top])}",
         f"Dataset-level statistics, train vs val: {'; '.join(parts)}. The score of a layer is the largest of "
         "the relative difference of its mean |activation| and the differences of its dead and detail "
         "fractions.",
