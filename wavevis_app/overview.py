@@ -70,15 +70,16 @@ def show_findings(analysis: Analysis) -> None:
     Each fix a finding names is put in the sidebar's words (e.g. "Pool variant = wave-cat"), not the CLI's.
     """
     findings = diagnose(analysis.report, checks=pool_checks(analysis), wavelet=analysis.config.check_wavelet)
-    st.subheader("Diagnosis")
-    if not findings:
-        st.caption("No findings for this model and image: no wavelet pools to check and no threshold crossed.")
-        return
-    shown = [f for i, f in enumerate(findings) if i == 0 or f.severity != "info"]
-    for finding in shown:
-        SEVERITY_BOX[finding.severity](f"**{finding.title}** — {finding.worded(fix_words)}")
-    rest = [f for f in findings if f not in shown]
-    if rest:
-        with st.expander(f"{len(rest)} more findings (how the model handles detail)"):
-            for finding in rest:
-                st.markdown(f"**{finding.title}** — {finding.worded(fix_words)}")
+    with st.container(key="diagnosis"):  # one block (docs/make_diagnosis_figure.py pictures it)
+        st.subheader("Diagnosis")
+        if not findings:
+            st.caption("No findings for this model and image: no wavelet pools to check and no threshold crossed.")
+            return
+        shown = [f for i, f in enumerate(findings) if i == 0 or f.severity != "info"]
+        for finding in shown:
+            SEVERITY_BOX[finding.severity](f"**{finding.title}** — {finding.worded(fix_words)}")
+        rest = [f for f in findings if f not in shown]
+        if rest:
+            with st.expander(f"{len(rest)} more findings (how the model handles detail)"):
+                for finding in rest:
+                    st.markdown(f"**{finding.title}** — {finding.worded(fix_words)}")
