@@ -58,8 +58,9 @@ def page_body(show: Callable[[Analysis], None], analysis: Analysis | None) -> Ca
 def main() -> None:
     st.set_page_config(page_title="wavevis", page_icon="〰", layout="wide")
     st.title("wavevis — where does the detail go?")
-    choice, weights = model_controls(launch_options())
-    analysis = run_analysis(choice, weights, image_controls())
+    launch = launch_options()
+    choice, weights = model_controls(launch)
+    analysis = run_analysis(choice, weights, image_controls(), launch.pools_for(choice.model))
     if analysis is not None:
         # The last notice says what resizing did to the image (cached_image): part of the caption, always.
         *changes, resized = analysis.notices or ("",)

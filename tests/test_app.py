@@ -520,3 +520,42 @@ def test_csv_builders_behind_the_download_buttons():
     conv0 = [r for r in channels if r["layer"] == "conv0"]
     sums = [float(r["sum"]) for r in conv0]
     assert math.isclose(sum(sums), rows[0]["sum"], rel_tol=1e-9, abs_tol=1e-9)
+
+
+POOL_LAYER_MODEL = """import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.pool = nn.PixelUnshuffle(2)  # a linear 2x downsampler that no behaviour calls a wavelet pool
+
+    def forward(self, x):
+        return self.pool(self.relu(self.conv(x))).mean((2, 3))
+"""
+
+
+@pytest.mark.parametrize("name, words", [
+    ("pool", None),
+    ("relu", "relu is not a linear 2× downsampler"),
+])
+def test_launch_option_pool_layer_names_a_wavelet_pool(monkeypatch, tmp_path, name, words):
+    """`streamlit run app.py -- --model net.py:Net --pool-layer NAME`: the CLI's override, at launch."""
+    (tmp_path / "net.py").write_text(POOL_LAYER_MODEL)
+    monkeypatch.setattr(sys, "argv", ["app.py", "--model", f"{tmp_path / 'net.py'}:Net", "--pool-layer", name])
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["size"] = 32
+    at.run()
+    assert not at.exception, at.exception
+    if words is not None:
+        assert [e.value for e in at.error if words in e.value] and len(at.error) == 1
+        assert "\n" not in at.error[0].value
+        return
+    # Treated as a wavelet pool, it gets the checks: single pixels are no wavelet's filters (the verdict says so).
+    assert [e.value for e in at.error] and all("built wrong: pool" in e.value for e in at.error)
+    rows = page(at, "Overview").dataframe[0].value.to_dict("records")
+    assert [(r["layer"], r["kind"]) for r in rows] == [("conv", "conv"), ("relu", "act"), ("pool", "wavepool")]
+    checks = page(at, "Checks")
+    assert "pool" in " ".join(m.value for m in checks.markdown)

@@ -25,6 +25,8 @@ def test_launch_module_imports_without_streamlit(monkeypatch):
     (["--model", "net.py:Net"], LaunchOptions("net.py:Net", None)),
     (["--weights", "ckpt.pt", "--model", "net.py:Net"], LaunchOptions("net.py:Net", "ckpt.pt")),
     (["--model=pkg.mod:make", "--other", "x", "stray"], LaunchOptions("pkg.mod:make", None)),  # unknown ones ignored
+    (["--model", "n.py:N", "--pool-layer", "down1", "--pool-layer", "down2"],
+     LaunchOptions("n.py:N", pool_layers=("down1", "down2"))),
 ])
 def test_parse_launch(argv, expected):
     assert parse_launch(argv) == expected
@@ -35,6 +37,14 @@ def test_parse_launch_option_without_value_is_one_line(argv, option):
     with pytest.raises(ValueError, match=f"argument {option}: expected one argument") as info:
         parse_launch(argv)
     assert "\n" not in str(info.value)
+
+
+def test_pool_layers_need_and_belong_to_the_launch_model():
+    with pytest.raises(ValueError, match="--pool-layer names layers of the launch model: give --model too") as info:
+        parse_launch(["--pool-layer", "down1"])
+    assert "\n" not in str(info.value)
+    launch = LaunchOptions("n.py:Net", pool_layers=("down1",))
+    assert launch.pools_for("n.py:Net") == ("down1",) and launch.pools_for("wavevgg") == ()
 
 
 @pytest.mark.parametrize("launch, model, expected", [

@@ -56,6 +56,7 @@ class Analysis:
         report: every recorded call of the forward pass.
         normalize: the input normalisation ("imagenet" or "unit").
         image_key: the image's cache key (sha256, size, normalisation).
+        pools: layers treated as wavelet pools by the launch option `--pool-layer` (empty: found by behaviour).
     """
 
     title: str
@@ -69,15 +70,19 @@ class Analysis:
     report: Report
     normalize: str
     image_key: str
+    pools: tuple[str, ...] = ()
 
 
-def run_analysis(config: ModelConfig, data: bytes | None, image: ImageChoice) -> Analysis | None:
+def run_analysis(config: ModelConfig, data: bytes | None, image: ImageChoice,
+                 pools: tuple[str, ...] = ()) -> Analysis | None:
     """Model + image → analysis; on bad input one error line and the last good analysis (or None).
 
     Args:
         config: the model configuration from the sidebar.
         data: the uploaded checkpoint's bytes when `config.weights` is "sha256:…", else None.
         image: the image from the sidebar.
+        pools: layers to treat as wavelet pools (the launch option `--pool-layer`); a name that is no
+            linear 2× downsampler is an error line.
     """
     last: Analysis | None = st.session_state.get(LAST_GOOD)
     key = model_key(config)
@@ -90,7 +95,7 @@ def run_analysis(config: ModelConfig, data: bytes | None, image: ImageChoice) ->
             x, notices, original = cached_image(image.key, image.data, image.name, image.size, image.normalize,
                                                 image.keep_aspect)
         with st.spinner("Running the model and recording every layer…"):
-            report = cached_report(key, image.key, model, x, image.name)
+            report = cached_report(key, image.key, model, x, image.name, pools)
     except WavevisError as exc:
         st.error(str(exc))
         if last is not None:
@@ -99,7 +104,7 @@ def run_analysis(config: ModelConfig, data: bytes | None, image: ImageChoice) ->
     analysis = Analysis(
         title=f"{config_label(config)} · {image.name} ({x.shape[-1]}×{x.shape[-2]})", config=config, model_key=key,
         model=model, load_report=load_report, x=x, notices=tuple(notices), original=original, report=report,
-        normalize=image.normalize, image_key=image.key,
+        normalize=image.normalize, image_key=image.key, pools=pools,
     )
     st.session_state[LAST_GOOD] = analysis
     return analysis
@@ -107,4 +112,4 @@ def run_analysis(config: ModelConfig, data: bytes | None, image: ImageChoice) ->
 
 def pool_checks(analysis: Analysis) -> list[CheckResult]:
     """The WavePool sanity checks of the analysis's model (cached per model)."""
-    return cached_checks(analysis.model_key, analysis.config.check_wavelet, analysis.model)
+    return cached_checks(analysis.model_key, analysis.config.check_wavelet, analysis.model, analysis.pools)

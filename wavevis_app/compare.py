@@ -77,7 +77,8 @@ def show_compare(analysis: Analysis) -> None:
     try:
         with st.spinner("Running the second configuration…"):
             model, _ = cached_model(key, other, data)
-            report = cached_report(key, analysis.image_key, model, analysis.x, analysis.report.images[0])
+            pools = analysis.pools if other.model == current.model else ()  # they name that model's layers
+            report = cached_report(key, analysis.image_key, model, analysis.x, analysis.report.images[0], pools)
     except WavevisError as exc:
         st.error(str(exc))
         return

@@ -84,10 +84,11 @@ def cached_model(key: str, _config: ModelConfig, _data: bytes | None) -> tuple[t
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def cached_report(model_key: str, image_key: str, _model: torch.nn.Module, _x: torch.Tensor, name: str) -> Report:
-    """One analysis per model + image; feature maps kept for images up to KEEP_MAPS_MAX_PIXELS."""
+def cached_report(model_key: str, image_key: str, _model: torch.nn.Module, _x: torch.Tensor, name: str,
+                  pools: tuple[str, ...] = ()) -> Report:
+    """One analysis per model + image (+ `--pool-layer` names); maps kept for images up to KEEP_MAPS_MAX_PIXELS."""
     keep = _x.shape[-2] * _x.shape[-1] <= KEEP_MAPS_MAX_PIXELS
-    return analyze(_model, _x, images=[name], keep_maps=keep, require_calls=True)
+    return analyze(_model, _x, images=[name], keep_maps=keep, require_calls=True, pools=list(pools) or None)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -105,13 +106,13 @@ def cached_image(key: str, _data: bytes, name: str, size: int, normalize: str, k
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def cached_checks(model_key: str, wavelet: str, _model: torch.nn.Module) -> list[CheckResult]:
+def cached_checks(model_key: str, wavelet: str, _model: torch.nn.Module, pools: tuple[str, ...] = ()) -> list[CheckResult]:
     """WavePool sanity checks of a model, by construction and on a small probe input.
 
-    Once per model, not per image: the analysis already records each pool's sizes on the image,
-    and a second full forward pass would double the cost of every new upload.
+    Once per model (and `--pool-layer` names), not per image: the analysis already records each
+    pool's sizes on the image, and a second full forward pass would double the cost of every new upload.
     """
-    return check_pools(_model, wavelet=wavelet)
+    return check_pools(_model, wavelet=wavelet, pools=list(pools) or None)
 
 
 # The signed probe that tells which layers see non-negative input (for dead filters): small, seeded.

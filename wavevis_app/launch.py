@@ -23,11 +23,18 @@ class LaunchOptions:
         weights: a checkpoint path for the launch model, or None.
         allow_code: the sidebar may take a model file (a path or an uploaded .py): loading one runs
             its code with the server's rights, so only the person who starts the server can allow it.
+        pool_layers: layers of the launch model to treat as wavelet pools (`--pool-layer NAME`,
+            repeatable), as the CLI's option and `analyze(pools=…)` do.
     """
 
     model: str | None = None
     weights: str | None = None
     allow_code: bool = False
+    pool_layers: tuple[str, ...] = ()
+
+    def pools_for(self, model: str) -> tuple[str, ...]:
+        """The `--pool-layer` names when `model` is the launch model (they name its modules), else none."""
+        return self.pool_layers if self.model is not None and model == self.model else ()
 
     def weights_for(self, model: str, default_model: str) -> str | None:
         """The launch checkpoint when `model` is the one it was given for, else None.
@@ -49,11 +56,15 @@ def parse_launch(argv: Sequence[str]) -> LaunchOptions:
     parser.add_argument("--model", default=None)
     parser.add_argument("--weights", default=None)
     parser.add_argument("--allow-code", action="store_true")
+    parser.add_argument("--pool-layer", action="append", default=[], dest="pool_layers")
     try:
         known, _ = parser.parse_known_args(list(argv))
     except argparse.ArgumentError as exc:
         raise ValueError(f"launch {exc}: e.g. streamlit run app.py -- --model net.py:Net --weights net.pt") from None
-    return LaunchOptions(known.model, known.weights, known.allow_code)
+    if known.pool_layers and known.model is None:
+        raise ValueError("launch --pool-layer names layers of the launch model: give --model too, e.g. streamlit run "
+                         "app.py -- --model net.py:Net --pool-layer features.down1")
+    return LaunchOptions(known.model, known.weights, known.allow_code, tuple(known.pool_layers))
 
 
 def checkpoint_size(weights: bytes | str | None) -> int | None:
