@@ -36,7 +36,9 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # browser_support lives with the tests
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))  # browser_support lives with the tests
+sys.path.insert(0, str(ROOT))  # app.py, for the post-run GC measurement
 
 from browser_support import (  # noqa: E402
     CHART, PAGE_PATHS, SIDEBAR, chromium_missing_reason, free_port, launch_chromium, new_page, open_app, open_page,
