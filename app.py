@@ -22,15 +22,17 @@ from wavevis_app.filters import show_filters
 from wavevis_app.launch import LaunchOptions, parse_launch
 from wavevis_app.overview import show_overview
 from wavevis_app.sidebar import image_controls, load_report_panel, model_controls
+from wavevis_app.spectrum import show_spectrum
 from wavevis_app.subbands import show_subbands
 from wavevis_app.training import show_training
 
 # One page per view: (title, URL path, the function that draws it from the session's Analysis).
-# The first is the default page. New views (Dataset, Training, Spectrum) join this list.
+# The first is the default page.
 PAGES: tuple[tuple[str, str, Callable[[Analysis], None]], ...] = (
     ("Overview", "overview", show_overview),
     ("Feature maps", "feature-maps", show_feature_maps),
     ("Subbands", "subbands", show_subbands),
+    ("Spectrum", "spectrum", show_spectrum),
     ("Checks", "checks", show_checks),
     ("Filters", "filters", show_filters),
     ("Compare", "compare", show_compare),

@@ -29,8 +29,9 @@ IMAGE = '[data-testid="stImage"] img'
 CHART = '[data-testid="stVegaLiteChart"]'  # a Vega-Lite chart (drawn as SVG: its marks are DOM elements)
 NAV_LINK = '[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]'
 # Page title → URL path; the app draws each page in a container keyed "page-<path>" (CSS class st-key-page-<path>).
-PAGE_PATHS = {"Overview": "overview", "Feature maps": "feature-maps", "Subbands": "subbands", "Checks": "checks",
-              "Filters": "filters", "Compare": "compare", "Dataset": "dataset", "Training": "training"}
+PAGE_PATHS = {"Overview": "overview", "Feature maps": "feature-maps", "Subbands": "subbands", "Spectrum": "spectrum",
+              "Checks": "checks", "Filters": "filters", "Compare": "compare", "Dataset": "dataset",
+              "Training": "training"}
 
 
 def page_body(path: str) -> str:

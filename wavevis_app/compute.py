@@ -18,13 +18,15 @@ from wavevis.config import ModelConfig
 from wavevis.display import DisplayMaps, display_maps
 from wavevis.images import MAX_INPUT_SIDE, decode_image, load_image, resize_note
 from wavevis.report import Report, analyze
+from wavevis.shift import Consistency, Equivariance, consistency, equivariance
 from wavevis.weights import LayerWeights, weight_report
 
 from .launch import MB, file_stamp
 
 __all__ = [
-    "DISPLAY_ANALYSES", "KEEP_MAPS_MAX_PIXELS", "cached_checks", "cached_display", "cached_image", "cached_model",
-    "cached_report", "cached_weights", "freeze_long_lived", "model_key", "upload_limit",
+    "DISPLAY_ANALYSES", "KEEP_MAPS_MAX_PIXELS", "cached_checks", "cached_consistency", "cached_display",
+    "cached_equivariance", "cached_image", "cached_model", "cached_report", "cached_spectra", "cached_weights",
+    "freeze_long_lived", "model_key", "upload_limit",
 ]
 
 # Keep every map in memory (fast layer switching) up to this many input pixels; above it, maps
@@ -149,3 +151,25 @@ def cached_display(model_key: str, image_key: str, _model: torch.nn.Module, _x: 
     """Compact display copies of every call's maps (`wavevis.display`), made by one forward pass on the
     first visit of the Feature maps page: after that a layer switch draws from memory at any image size."""
     return display_maps(_model, _x)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def cached_spectra(model_key: str, image_key: str, _model: torch.nn.Module, _x: torch.Tensor, name: str) -> Report:
+    """An analysis with every call's power spectrum (`analyze(..., spectra=True)`), made on the Spectrum page's
+    first visit for a model + image: the other pages never pay for the spectra. 8 entries: the page's
+    analysis and the five pool variants of its compare mode."""
+    return analyze(_model, _x, images=[name], spectra=True, require_calls=True)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def cached_consistency(model_key: str, image_key: str, pairs: int, max_shift: int, _model: torch.nn.Module,
+                       _x: torch.Tensor) -> Consistency:
+    """Zhang's consistency of a model on an image (`pairs` pairs: 2·pairs forward passes of crops), seed 0."""
+    return consistency(_model, _x, max_shift=max_shift, pairs=pairs, seed=0)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def cached_equivariance(model_key: str, image_key: str, period: int, _model: torch.nn.Module, _x: torch.Tensor,
+                        name: str) -> Equivariance:
+    """Per-layer shift equivariance of a model on an image (up to period² forward passes)."""
+    return equivariance(_model, _x, period=period, image=name)
