@@ -430,3 +430,75 @@ def test_dataset_page_in_a_browser(browser, server, tmp_path):
         page.context.close()
     SCREENSHOTS.mkdir(exist_ok=True)
     shutil.copy(tmp_path / "dataset.png", SCREENSHOTS / "dataset.png")
+
+
+def type_option(page, scope, label: str, text: str) -> None:
+    """Pick the first option of the selectbox labelled `label` that contains `text`, typed into it (typing
+    filters the menu, so the option is in view however long the list)."""
+    box = scope.locator('[data-testid="stSelectbox"]').filter(has_text=label).locator("input")
+    box.click()
+    box.fill(text)
+    page.get_by_role("option").filter(has_text=text).first.click()
+    wait_until_idle(page)
+
+
+@pytest.mark.slow
+def test_spectrum_page_heat_map_curves_shift_tests_and_variants(browser, server, tmp_path):
+    """The Spectrum page in a real browser on the zone plate: the heat map and curves drawn with hover values, the
+    shift tests run by their button, the pool variants overlaid; screenshots of each (the README's picture too)."""
+    page = new_page(browser, width=1440, height=1400)
+    shots = []
+
+    def shoot(name: str, element=None) -> None:
+        wait_until_idle(page)
+        wait_for_charts(page, '[data-testid="stMain"]')
+        shots.append(tmp_path / f"spectrum_{name}.png")
+        if element is None:
+            page.screenshot(path=shots[-1], full_page=True)
+        else:
+            element.screenshot(path=shots[-1])
+
+    try:
+        open_app(page, server)
+        type_option(page, page.locator(SIDEBAR), "…or a sample", "zone_plate")
+        wait_for_analysis(page, "zone_plate.png", timeout_s=120)
+        body = open_page(page, "Spectrum", timeout_s=120)
+        body.get_by_text("The spectral centroid goes from").wait_for(timeout=120_000)
+        heatmap = body.locator(CHART).first
+        cells = heatmap.locator("g.mark-rect.role-mark").first.locator("path")
+        assert cells.count() > 500  # 22 calls × the bins each reaches
+        labels = axis_labels(heatmap)
+        assert "▶ pool1" in labels and "conv0" in labels
+        cells.nth(3).hover()
+        tooltip = page.locator("#vg-tooltip-element")
+        tooltip.wait_for(state="visible")
+        assert "share of the map's power" in tooltip.inner_text() and "cycles/input px" in tooltip.inner_text()
+        page.mouse.move(0, 0)
+        shoot("heatmap", heatmap)
+        curves = body.locator(CHART).nth(1)
+        assert curves.locator("g.mark-rule path, g.mark-rule line").count() >= 3  # the next steps' Nyquists
+        assert "of its power lies above" in body.inner_text()
+        shoot("page")
+
+        type_option(page, body, "Shift grid", "2")  # 2 × 2 shifts: 3 shifted passes
+        body.get_by_text("up to 3 shifted passes").wait_for()
+        pairs = body.locator('[data-testid="stNumberInput"]').filter(has_text="Pairs of crops").locator("input")
+        pairs.fill("4")
+        pairs.press("Enter")
+        body.get_by_role("button", name="Run the shift tests (8 crops + up to 3 shifted passes)").click()
+        body.get_by_text("Mean error over each call's shifts").wait_for(timeout=180_000)
+        assert "of 4 pairs of shifted crops get the same class" in body.inner_text()
+        assert body.locator(CHART).count() == 3  # heat map, curves, equivariance
+        shoot("shift")
+
+        body.get_by_text("Compare pool variants on equal weights").click()
+        body.get_by_text("Mean alias_leak over the downsampling calls").wait_for(timeout=300_000)
+        text = body.inner_text()
+        for pool in ("wave-ll", "max", "avg", "blurpool", "wave-cat"):
+            assert f"{pool} " in text
+        shoot("variants")
+    finally:
+        page.context.close()
+        SCREENSHOTS.mkdir(exist_ok=True)
+        for path in shots:
+            shutil.copy(path, SCREENSHOTS / path.name)

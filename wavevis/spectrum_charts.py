@@ -69,18 +69,19 @@ def heatmap_rows(spectra: ImageSpectra) -> list[dict]:
     return out
 
 
-def heatmap_spec(spectra: ImageSpectra, *, width: int = 620, row_height: int = 16) -> dict:
-    """Depth × frequency heat map: rows the calls in forward order (pools outlined, ▶ before their names),
+def heatmap_spec(spectra: ImageSpectra, *, width: int = 940, row_height: int = 20) -> dict:
+    """Depth × frequency heat map: rows the calls in forward order (a line above each pool's row, ▶ before its name),
     x the frequency bins in cycles per input pixel, colour each bin's share of the map's power (log scale).
 
-    Bins above a map's reach (its own Nyquist) have no mark: the grey background shows through.
+    Bins above a map's reach (its own Nyquist) have no mark: the grey background shows through. The
+    width and height are the whole chart's, labels and legend included (Streamlit fits the chart into them).
     """
     rows = heatmap_rows(spectra)
     order = [call_name(c.info) for c in spectra.calls]
     pools = {call_name(c.info) for c in spectra.calls if c.info.kind in _POOL_KINDS}
     label = "{" + ",".join(f'"{n}":"▶ {n}"' for n in sorted(pools)) + "}"
     y = alt.Y("name:N", sort=order, title="recorded call, in forward order (▶ pooling)",
-              axis=alt.Axis(labelExpr=f"{label}[datum.value] || datum.value", labelLimit=0))
+              axis=alt.Axis(labelExpr=f"{label}[datum.value] || datum.value", labelLimit=0, labelOverlap=False))
     x = alt.X("freq_low:Q", title=_FREQ_TITLE, scale=_FREQ_SCALE)
     tooltip = [
         alt.Tooltip("name:N", title="call"), alt.Tooltip("type:N", title="module"),
@@ -92,17 +93,19 @@ def heatmap_spec(spectra: ImageSpectra, *, width: int = 620, row_height: int = 1
     base = alt.Chart(alt.Data(values=rows))
     cells = base.mark_rect().encode(
         x=x, x2="freq_high:Q", y=y,
-        color=alt.Color("shown:Q", title="share of the map's power in the bin (log)",
+        color=alt.Color("shown:Q", title="share of the map's power in the bin (log scale)",
                         scale=alt.Scale(type="log", scheme="magma", domain=[SHARE_FLOOR, 1.0], clamp=True),
-                        legend=alt.Legend(format=".0e", orient="right")),
+                        legend=alt.Legend(format=".0e", orient="top", gradientLength=300, titleLimit=0)),
         tooltip=tooltip,
     )
-    outline = base.transform_filter(alt.datum.pool == "yes").transform_filter(alt.datum.bin == 0).mark_rect(
-        filled=False, stroke="#00d0ff", strokeWidth=1.5).encode(
-        x=alt.datum(0.0), x2=alt.datum(float(BIN_EDGES[-1])), y=y,
+    # A cyan line above each pool's row: the downsampling step, between the maps before it and after it.
+    steps = base.transform_filter(alt.datum.pool == "yes").transform_filter(alt.datum.bin == 0).mark_rule(
+        color="#00d0ff", strokeWidth=2).encode(
+        x=alt.datum(0.0), x2=alt.datum(float(BIN_EDGES[-1])),
+        y=alt.Y("name:N", sort=order, bandPosition=0),
         tooltip=[alt.Tooltip("name:N", title="pool"), alt.Tooltip("type:N", title="module")])
     zoom = alt.selection_interval(bind="scales", encodings=["x"], name="zoom_heatmap")
-    chart = alt.layer(cells, outline).properties(width=width, height=row_height * len(order)).add_params(zoom)
+    chart = alt.layer(cells, steps).properties(width=width, height=row_height * len(order) + 60).add_params(zoom)
     return chart.configure_view(fill="#d9d9d9", strokeWidth=0).to_dict()
 
 
@@ -150,7 +153,7 @@ def _nyquist_rows(series: Mapping[str, ImageSpectra], indices: Mapping[str, Sequ
 
 
 def curves_spec(series: Mapping[str, ImageSpectra], indices: Mapping[str, Sequence[int]], *,
-                width: int = 620, height: int = 300) -> dict:
+                width: int = 940, height: int = 420) -> dict:
     """Spectrum curves: log power against cycles per input pixel, one line per (model ·) call; a dashed
     rule in the line's colour at the next downsampling step's Nyquist (what lies right of it folds over)."""
     rows = curve_rows(series, indices)
@@ -195,7 +198,7 @@ def centroid_rows(series: Mapping[str, ImageSpectra]) -> list[dict]:
     return out
 
 
-def centroid_spec(series: Mapping[str, ImageSpectra], *, width: int = 420, height: int = 220) -> dict:
+def centroid_spec(series: Mapping[str, ImageSpectra], *, width: int = 460, height: int = 300) -> dict:
     """Spectral centroid and alias fraction by depth, one colour per model (compare mode): two panels."""
     rows = centroid_rows(series)
     first = next(iter(series.values()))
@@ -241,7 +244,8 @@ def equivariance_spec(result: Equivariance, *, columns: int = 6, cell: int = 22)
         x=alt.X("shift_w:O", title="input shift right (px)"),
         y=alt.Y("shift_h:O", title="input shift down (px)"),
         color=alt.Color("error:Q", title="equivariance error (‖F(shifted x) − shifted F(x)‖ / ‖F(x)‖)",
-                        scale=alt.Scale(scheme="viridis", domainMin=0), legend=alt.Legend(orient="top")),
+                        scale=alt.Scale(scheme="viridis", domainMin=0),
+                        legend=alt.Legend(orient="top", titleLimit=0, gradientLength=240)),
         tooltip=[alt.Tooltip("name:N", title="call"), alt.Tooltip("shift_h:Q", title="shift down (px)"),
                  alt.Tooltip("shift_w:Q", title="shift right (px)"), alt.Tooltip("error:Q", format=".4f"),
                  alt.Tooltip("stride_h:Q", title="stride"), alt.Tooltip("mean:Q", title="call's mean error",

@@ -70,7 +70,7 @@ def show_spectrum(analysis: Analysis) -> None:
         st.info("No recorded call has a (N, C, H, W) output: there are no feature maps to take spectra of.")
         return
     st.subheader("Depth × frequency")
-    st.caption("Rows: every recorded call in forward order (pools ▶ and outlined); x: radial frequency in cycles "
+    st.caption("Rows: every recorded call in forward order (pools ▶, a cyan line above each); x: radial frequency in cycles "
                "per input pixel, one axis for every layer (a map at stride s reaches 0.5/s); colour: each bin's "
                "share of the map's power (each channel's mean removed, averaged over channels), log scale. Grey: "
                "frequencies the map cannot hold. Hover a cell for its values; scroll to zoom, double-click to reset.")
@@ -132,8 +132,8 @@ def show_shift(analysis: Analysis) -> None:
     pairs = int(c1.number_input("Pairs of crops", 1, 256, 16, key="shift_pairs", persist_state=PERSIST))
     max_shift = int(c2.number_input("Largest offset (px)", 1, max(1, side - 1), min(32, max(1, side // 8)),
                                     key="shift_max", persist_state=PERSIST))
-    period = int(c3.select_slider("Shift grid (per axis)", [1, 2, 4, 8], value=4, key="shift_period",
-                                  persist_state=PERSIST))
+    period = int(c3.selectbox("Shift grid (shifts per axis)", [1, 2, 4, 8], index=2, key="shift_period",
+                              persist_state=PERSIST))
     request = (analysis.model_key, analysis.image_key, pairs, max_shift, period)
     if st.button(f"Run the shift tests ({2 * pairs} crops + up to {period * period - 1} shifted passes)",
                  key="shift_run"):
