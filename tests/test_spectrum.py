@@ -336,3 +336,23 @@ def test_cli_spectrum_refuses_to_write_over_its_input(tmp_path) -> None:
     code, out, err = _run(["spectrum", str(image), "--size", "32", "--out", str(image)])
     assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1
     assert image.read_bytes() == before
+
+
+def test_power_pass_and_its_torch_fallback_agree_with_numpy_and_zero_constant_channels() -> None:
+    from wavevis.spectral_power import CONSTANT_EPS, _chunk_power
+
+    y = torch.randn(4, 12, 10, generator=torch.Generator().manual_seed(3)) * 2 + 5
+    y[2] = 7.25  # constant: FFT rounding must not turn it into a spectrum
+    n, rtol = 120.0, CONSTANT_EPS * torch.finfo(torch.float32).eps
+    compiled, fallback = torch.zeros(12, 6, dtype=torch.float64), torch.zeros(12, 6, dtype=torch.float64)
+    f = torch.fft.rfft2(y)
+    g = torch.fft.rfft2(y).transpose(1, 2).contiguous().transpose(1, 2)  # not contiguous: the torch path
+    means_c, means_f = _chunk_power(f, compiled, n, rtol), _chunk_power(g, fallback, n, rtol)
+    yn = y.double().numpy()
+    want = np.abs(np.fft.rfft2(yn - yn.mean(axis=(1, 2), keepdims=True))) ** 2
+    want[2] = 0.0
+    np.testing.assert_allclose(compiled.numpy(), want.sum(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fallback.numpy(), want.sum(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(means_c.numpy(), yn.mean(axis=(1, 2)), rtol=1e-6)
+    np.testing.assert_allclose(means_f.numpy(), yn.mean(axis=(1, 2)), rtol=1e-6)
+    assert not f[2].any() and not g[2].any() and f[0, 0, 0] == 0 and g[0, 0, 0] == 0

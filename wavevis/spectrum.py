@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from .capture import CallRecord, classify_module, hookable_layers
+from .spectral_power import Spectrum as _Spectrum, real_map as _real, spectrum as _spectrum
 from .records import CallInfo, LayerStats
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
 BIN_WIDTH = 1 / 128
 BIN_EDGES: np.ndarray = np.append(np.arange(65) * BIN_WIDTH, math.sqrt(0.5))  # (66,)
 N_BINS = len(BIN_EDGES) - 1  # 65
-_CHUNK_BYTES = 1 << 20  # channels are transformed in chunks of ~1 MB of spectrum: they stay in cache
 _KEEP_BYTES = 1 << 26  # the last map's spectrum is kept for a downsampling call after it up to 64 MB
 
 
@@ -72,49 +72,6 @@ def _grid(height: int, width: int, in_height: int, in_width: int) -> _Grid:
         weights[-1] = 1.0  # the Nyquist column is its own twin
     counts = torch.bincount(bins, weights=weights.expand(height, -1).flatten(), minlength=N_BINS)
     return _Grid(bins, rho, weights, np.rint(counts.numpy()).astype(np.int64))
-
-
-def _chunks(channels: int, height: int, width: int) -> int:
-    """Channels per chunk so that one chunk's complex64 spectrum stays within _CHUNK_BYTES."""
-    per_channel = height * (width // 2 + 1) * 8
-    return max(1, min(channels, _CHUNK_BYTES // max(per_channel, 1)))
-
-
-def _real(y: torch.Tensor) -> torch.Tensor:
-    return y if y.dtype in (torch.float32, torch.float64) else y.float()
-
-
-@dataclass(frozen=True)
-class _Spectrum:
-    """One map's mean-removed rfft2 in channel chunks, its channel means and Σ_c |F_c|²."""
-
-    chunks: list[torch.Tensor]  # complex, each (c, H, W//2+1)
-    means: torch.Tensor  # (C,) float64
-    raw: torch.Tensor  # (H, W//2+1) float64, no twin weights, no normalisation
-
-
-def _spectrum(y: torch.Tensor) -> _Spectrum:
-    """rfft2 of each channel with its mean removed, in channel chunks; the channel-summed power.
-
-    Each chunk (~1 MB) is read from memory once; its mean, the subtraction, the FFT and the power
-    then work on it while it is in cache.
-
-    Args:
-        y: (C, H, W) map.
-    """
-    y = _real(y)
-    c, h, w = y.shape
-    step = _chunks(c, h, w)
-    power = torch.zeros(h, w // 2 + 1, dtype=torch.float64, device=y.device)
-    chunks, means = [], []
-    for start in range(0, c, step):
-        part = y[start : start + step]
-        mean = part.sum(dim=(1, 2), dtype=torch.float64) / (h * w)  # exact for a constant channel: zeros below
-        f = torch.fft.rfft2(part - mean.to(y.dtype)[:, None, None])  # (c, H, W//2+1)
-        power += (f.real.square() + f.imag.square()).sum(dim=0)  # float32 within a chunk, float64 across
-        chunks.append(f)
-        means.append(mean)
-    return _Spectrum(chunks, torch.cat(means), power)
 
 
 def _normalised(spectrum: _Spectrum, h: int, w: int, grid: _Grid) -> torch.Tensor:
@@ -235,7 +192,12 @@ def alias_transfer(
     kh = _signed_index(h).abs().to(x.device) <= rows
     kw = torch.arange(w // 2 + 1, device=x.device) <= cols
     mask = (kh[:, None] & kw[None, :]).to(spectrum.chunks[0].dtype)
-    low = torch.cat([torch.fft.irfft2(f * mask, s=(h, w)) for f in spectrum.chunks]).to(x.dtype)
+    low = torch.empty((c, h, w), dtype=spectrum.chunks[0].real.dtype, device=x.device)
+    start = 0
+    for f in spectrum.chunks:  # each chunk's inverse straight into its rows of x_L: no concatenation
+        torch.fft.irfft2(f * mask, s=(h, w), out=low[start : start + f.shape[0]])
+        start += f.shape[0]
+    low = low.to(x.dtype)
     low += spectrum.means.to(x.dtype)[:, None, None]
     with torch.no_grad():
         y_low = module.forward(low.unsqueeze(0))[0]
@@ -451,9 +413,11 @@ def _one_thread() -> Iterator[None]:
     """Run the spectra on one intra-op thread, then restore the thread count.
 
     They are many small operations (≈1 MB channel chunks); on the shared 2-core machines they run
-    on, splitting each over two threads made them 6-20× slower under load (benchmarks/
+    on, splitting each over two OpenMP threads made them 6-20× slower under load (benchmarks/
     bench_spectrum.py: analyze + spectra 5.3× analyze with two threads, 1.23× with one), while
-    the model's own layers keep every thread.
+    the model's own layers keep every thread. (Sharing a large map's chunks out to two Python
+    threads instead was tried: under a load average of 5 on 2 cores it cost more CPU and wall time
+    than one thread, 1.77× against 1.47× plain analyze.)
     """
     threads = torch.get_num_threads()
     if threads == 1:
