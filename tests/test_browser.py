@@ -479,6 +479,7 @@ def test_spectrum_page_heat_map_curves_shift_tests_and_variants(browser, server,
         assert curves.locator("g.mark-rule path, g.mark-rule line").count() >= 3  # the next steps' Nyquists
         assert "of its power lies above" in body.inner_text()
         shoot("page")
+        shoot("curves", curves)
 
         type_option(page, body, "Shift grid", "2")  # 2 × 2 shifts: 3 shifted passes
         body.get_by_text("up to 3 shifted passes").wait_for()
@@ -489,14 +490,16 @@ def test_spectrum_page_heat_map_curves_shift_tests_and_variants(browser, server,
         body.get_by_text("Mean error over each call's shifts").wait_for(timeout=180_000)
         assert "of 4 pairs of shifted crops get the same class" in body.inner_text()
         assert body.locator(CHART).count() == 3  # heat map, curves, equivariance
-        shoot("shift")
+        shoot("shift", body.locator(CHART).nth(2))
 
         body.get_by_text("Compare pool variants on equal weights").click()
         body.get_by_text("Mean alias_leak over the downsampling calls").wait_for(timeout=300_000)
         text = body.inner_text()
         for pool in ("wave-ll", "max", "avg", "blurpool", "wave-cat"):
             assert f"{pool} " in text
-        shoot("variants")
+        assert body.locator(CHART).count() == 5  # + centroid/alias by depth, one call's spectra per variant
+        shoot("variants_depth", body.locator(CHART).nth(3))
+        shoot("variants_curves", body.locator(CHART).nth(4))
     finally:
         page.context.close()
         SCREENSHOTS.mkdir(exist_ok=True)

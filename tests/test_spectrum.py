@@ -356,3 +356,16 @@ def test_power_pass_and_its_torch_fallback_agree_with_numpy_and_zero_constant_ch
     np.testing.assert_allclose(means_c.numpy(), yn.mean(axis=(1, 2)), rtol=1e-6)
     np.testing.assert_allclose(means_f.numpy(), yn.mean(axis=(1, 2)), rtol=1e-6)
     assert not f[2].any() and not g[2].any() and f[0, 0, 0] == 0 and g[0, 0, 0] == 0
+
+
+def test_spectrum_and_shift_names_are_exported_lazily() -> None:
+    import subprocess
+    import sys
+
+    import wavevis.shift
+    import wavevis.spectrum
+
+    assert wavevis.consistency is wavevis.shift.consistency and wavevis.ImageSpectra is wavevis.spectrum.ImageSpectra
+    assert {"consistency", "equivariance", "ImageSpectra", "SpectrumRecorder", "with_spectra"} <= set(wavevis.__all__)
+    code = "import sys, wavevis; assert 'torch' not in sys.modules; wavevis.__all__; print('light')"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "light"

@@ -241,8 +241,8 @@ def equivariance_spec(result: Equivariance, *, columns: int = 6, cell: int = 22)
     order = list(dict.fromkeys(r["name"] for r in rows))
     biggest = max((max(layer.errors.shape) for layer in result.layers), default=1)
     chart = alt.Chart(alt.Data(values=rows)).mark_rect(stroke="white", strokeWidth=0.5).encode(
-        x=alt.X("shift_w:O", title="input shift right (px)"),
-        y=alt.Y("shift_h:O", title="input shift down (px)"),
+        x=alt.X("shift_w:O", title=None),
+        y=alt.Y("shift_h:O", title=None),
         color=alt.Color("error:Q", title="equivariance error (‖F(shifted x) − shifted F(x)‖ / ‖F(x)‖)",
                         scale=alt.Scale(scheme="viridis", domainMin=0),
                         legend=alt.Legend(orient="top", titleLimit=0, gradientLength=240)),
@@ -251,5 +251,7 @@ def equivariance_spec(result: Equivariance, *, columns: int = 6, cell: int = 22)
                  alt.Tooltip("stride_h:Q", title="stride"), alt.Tooltip("mean:Q", title="call's mean error",
                                                                         format=".4f")],
     ).properties(width=cell * biggest, height=cell * biggest).facet(
-        facet=alt.Facet("name:N", sort=order, title=None, header=alt.Header(labelFontSize=11)), columns=columns)
-    return chart.resolve_scale(x="independent", y="independent").to_dict()
+        facet=alt.Facet("name:N", sort=order, title=None, header=alt.Header(labelFontSize=11)), columns=columns,
+        title=alt.TitleParams("each panel: input shift down (rows) × right (columns), in input pixels", fontSize=12,
+                              fontWeight="normal", orient="bottom"))
+    return chart.to_dict()  # shared shift axes: titled once, on the outer panels

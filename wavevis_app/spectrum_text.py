@@ -89,7 +89,8 @@ def compare_caption(series: Mapping[str, ImageSpectra]) -> str:
         ranked = sorted(leaks, key=leaks.get)
         parts.append("Mean alias_leak over the downsampling calls: "
                      + ", ".join(f"{label} {leaks[label]:.2f}" for label in ranked)
-                     + f" — {ranked[0]} lets the least of its inputs' aliasing through.")
+                     + f" — {' and '.join(l for l in ranked if leaks[l] - leaks[ranked[0]] < 0.005)} "
+                     "let the least of their inputs' aliasing through.")
         if "wave-cat" in leaks:
             parts.append("(wave-cat passes LH/HL/HH on as channels, invertibly: its leak near 1 is detail kept "
                          "apart, not folded into LL.)")
@@ -98,7 +99,33 @@ def compare_caption(series: Mapping[str, ImageSpectra]) -> str:
         parts.append("Spectral centroid of the last spatial map: "
                      + ", ".join(f"{label} {value:.3f} ({name})" for label, (name, value) in ends.items())
                      + f" — {best} keeps the most high frequency.")
+    same = _coinciding(series)
+    if same:
+        why = (" — Haar LL-only pooling is 2 × AvgPool2d, and a scale does not move a spectrum's shape"
+               if any({"wave-ll", "avg"} <= set(group) for group in same) else "")
+        parts.append("Drawn on top of each other (every centroid equal to 1e-6): "
+                     + "; ".join(" and ".join(group) for group in same) + why + ".")
     return " ".join(parts) or "No variant has a spectrum with spatial variation on this image."
+
+
+def _coinciding(series: Mapping[str, ImageSpectra]) -> list[list[str]]:
+    """Groups of variants whose spectral centroids agree at every call (relative 1e-6)."""
+    def centroids(spectra: ImageSpectra) -> list[float | None]:
+        return [c.spectral_centroid for c in spectra.calls]
+
+    groups: list[list[str]] = []
+    for label, spectra in series.items():
+        mine = centroids(spectra)
+        for group in groups:
+            other = centroids(series[group[0]])
+            if len(other) == len(mine) and all(
+                    (a is None and b is None) or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-6))
+                    for a, b in zip(mine, other)):
+                group.append(label)
+                break
+        else:
+            groups.append([label])
+    return [g for g in groups if len(g) > 1]
 
 
 def consistency_caption(result: Consistency) -> str:
