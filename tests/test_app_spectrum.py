@@ -34,9 +34,13 @@ def fresh_caches():
     st.cache_data.clear()
 
 
-def start() -> AppTest:
+def start(weights: str | None = "Random init") -> AppTest:
+    """The app at 64² on the posted wavevgg at its random init (the sidebar's model for "Random init"); None: the
+    app's default, the trained demo."""
     at = AppTest.from_file(APP, default_timeout=120)
     at.session_state["size"] = SMALL
+    if weights is not None:
+        at.session_state["weights_source"] = weights
     at.run()
     assert not at.exception, at.exception
     return at

@@ -460,6 +460,7 @@ def test_spectrum_page_heat_map_curves_shift_tests_and_variants(browser, server,
 
     try:
         open_app(page, server)
+        choose_random_wavevgg(page)  # the README's picture: the posted wavevgg at its random init
         type_option(page, page.locator(SIDEBAR), "…or a sample", "zone_plate")
         wait_for_analysis(page, "zone_plate.png", timeout_s=120)
         body = open_page(page, "Spectrum", timeout_s=120)

@@ -193,7 +193,7 @@ def show_variants(analysis: Analysis, spectra: ImageSpectra) -> None:
         st.error(str(exc))
         return
     seed = "the global RNG" if current.seed is None else f"seed {current.seed}"
-    note = " (not your checkpoint: a checkpoint fits one pool only)" if current.weights else ""
+    note = " (not the loaded weights: a checkpoint fits one pool only)" if current.weights else ""
     st.caption(f"Every variant with init {current.init}, {seed}{note}: the same conv weights wherever the shapes "
                "agree (wave-cat widens the convs after its pools).")
     st.vega_lite_chart(centroid_spec(series), key="spectrum_cmp_depth", width="content")
