@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
 import torch
 from PIL import Image
-from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
-from streamlit.util import calc_hash
 
 import wavevis
 from wavevis.export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv
@@ -28,41 +23,17 @@ from wavevis.render import channel_order
 from wavevis.wavelets import SUBBAND_LABELS
 from wavevis_app import compute
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-SMALL = 64  # image side for scenarios that do not need the default 224
+from app_support import APP, SMALL, chart_specs, fresh_caches, open_page, start_app  # noqa: F401 - fresh_caches: autouse
+
 IDENTITY = ["index", "layer", "call", "kind", "type", "channels", "height", "width"]
 # Page title → URL path, as a user reaches each page (/feature-maps, …); the first is the default page.
 PAGES = {"Overview": "overview", "Feature maps": "feature-maps", "Subbands": "subbands", "Checks": "checks",
          "Compare": "compare"}  # the Filters page has its own tests (tests/test_app_filters.py)
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    """st.cache_resource / st.cache_data outlive AppTest instances: start every test from none."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
 def start(size: int | None = None, weights: str | None = "Random init") -> AppTest:
-    """The app after its first run; `size` presets the Size input (skips the default 224² analysis).
-
-    `weights` presets the Weights choice: these tests are about the posted wavevgg at its random init
-    (the sidebar's model for "Random init"), so they choose it, as a user would; None opens on the
-    app's default (the trained demo).
-    """
-    at = AppTest.from_file(APP, default_timeout=120)
-    if size is not None:
-        at.session_state["size"] = size
-    if weights is not None:
-        at.session_state["weights_source"] = weights
-    at.run()
-    assert not at.exception, at.exception
-    if size is not None:
-        assert at.number_input(key="size").value == size
-    return at
+    """The app after its first run (`app_support.start_app`): the posted wavevgg at its random init by default."""
+    return start_app(size, weights)
 
 
 def png(seed: int, side: int = SMALL) -> bytes:
@@ -107,31 +78,13 @@ def assert_table_equals(at: AppTest, rows: list[dict]) -> None:
 
 
 def page(at: AppTest, title: str):
-    """Open a page as its link in the navigation does, run the app, and return the page's block.
-
-    AppTest.switch_page (streamlit 1.67) finds file pages only; st.navigation knows a function page
-    by the hash of its URL path (what the browser's /feature-maps resolves to), so that hash is
-    requested here through AppTest's private `_page_hash`. The app draws each page in a container
-    keyed by its URL path, so a request that fell back to the default page finds no container
-    (KeyError) instead of passing silently.
-    """
-    at._page_hash = calc_hash(PAGES[title])
-    at.run()
-    assert not at.exception, at.exception
-    return at.container(key=f"page-{PAGES[title]}")
+    """Open a page by its title (`app_support.open_page`) and return its block."""
+    return open_page(at, PAGES[title])
 
 
 def charts(block) -> list[dict]:
     """The Vega-Lite specs of the charts in a block, each with its top-level data rows under "rows"."""
-    out = []
-    for element in block.get("vega_lite_chart"):
-        spec = json.loads(element.proto.spec)
-        if element.proto.data.data:  # Streamlit ships a chart's top-level data as Arrow
-            spec["rows"] = convert_arrow_bytes_to_pandas_df(element.proto.data.data).to_dict("records")
-        spec["datasets"] = {d.name: convert_arrow_bytes_to_pandas_df(d.data.data).to_dict("records")
-                            for d in element.proto.datasets}  # named datasets, likewise
-        out.append(spec)
-    return out
+    return chart_specs(block)
 
 
 def grid(at: AppTest) -> tuple[list[int], str]:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
-from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
-from streamlit.util import calc_hash
 from PIL import Image
 
 import wavevis
@@ -27,44 +23,20 @@ from wavevis_app.dataset import JOB
 from wavevis_app.dataset_input import cap_images, extract_zip
 from wavevis_app.dataset_job import DatasetJob
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-SMALL = 64
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    """st.cache_resource / st.cache_data outlive AppTest instances: start every test from none."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
+from app_support import SMALL, chart_specs, fresh_caches, open_page, start_app  # noqa: F401 - fresh_caches: autouse
 
 def start() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["size"] = SMALL  # these pages do not need the default 224² analysis
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def open_page(at: AppTest, path: str):
-    """Open a page by its URL path's hash (as tests/test_app.py's `page` explains) and return its block."""
-    at._page_hash = calc_hash(path)
-    at.run()
-    assert not at.exception, at.exception
-    return at.container(key=f"page-{path}")
+    """The app at 64² on its default, the trained demo (these pages do not need the default 224² analysis)."""
+    return start_app(SMALL, weights=None)
 
 
 def chart_data(block) -> list[list[dict]]:
-    """Each Vega-Lite chart's inline data rows (the specs carry their rows as `data.values`)."""
+    """Each Vega-Lite chart's data rows: inline `data.values`, else its top-level rows, else its named datasets'."""
     out = []
-    for element in block.get("arrow_vega_lite_chart") or block.get("vega_lite_chart"):
-        spec = json.loads(element.proto.spec)
+    for spec in chart_specs(block):
         values = spec.get("data", {}).get("values")
-        if values is None and element.proto.data.data:
-            values = convert_arrow_bytes_to_pandas_df(element.proto.data.data).to_dict("records")
+        if values is None:
+            values = spec.get("rows")
         if values is None:
             values = [row for d in spec.get("datasets", {}).values() for row in d]
         out.append(values)

@@ -10,44 +10,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
-from streamlit.util import calc_hash
 
 import wavevis
 from wavevis.export import rows_to_csv
 from wavevis.weights import WEIGHT_COLUMNS, weight_report
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-SMALL = 64
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    """st.cache_resource / st.cache_data outlive AppTest instances: start every test from none."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
+from app_support import SMALL, fresh_caches, open_page, start_app  # noqa: F401 - fresh_caches: autouse
 
 def start() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["size"] = SMALL  # a small image: this page is about the weights, not the maps
-    at.session_state["weights_source"] = "Random init"  # these tests read a random init (the app opens on the demo)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    """A small image (this page is about the weights, not the maps) through the random-init wavevgg."""
+    return start_app(SMALL)
 
 
 def filters_page(at: AppTest):
-    """Open the Filters page (by its URL path's hash, as tests/test_app.py's `page` explains) and return its block."""
-    at._page_hash = calc_hash("filters")
-    at.run()
-    assert not at.exception, at.exception
-    return at.container(key="page-filters")
+    """Open the Filters page and return its block."""
+    return open_page(at, "filters")
 
 
 def table(at: AppTest) -> pd.DataFrame:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
-from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
-from streamlit.util import calc_hash
 
 import wavevis
 from wavevis.images import DEFAULT_SAMPLE, sample_image_path
@@ -20,50 +15,19 @@ from wavevis.shift import consistency
 from wavevis.spectrum import BIN_EDGES
 from wavevis_app import compute
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-SMALL = 64
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    """st.cache_resource / st.cache_data outlive AppTest instances: start every test from none."""
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
+from app_support import SMALL, chart_specs, fresh_caches, open_page, start_app  # noqa: F401 - fresh_caches: autouse
 
 def start(weights: str | None = "Random init") -> AppTest:
-    """The app at 64² on the posted wavevgg at its random init (the sidebar's model for "Random init"); None: the
-    app's default, the trained demo."""
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["size"] = SMALL
-    if weights is not None:
-        at.session_state["weights_source"] = weights
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def open_page(at: AppTest, path: str):
-    """Open a page by its URL path's hash (see tests/test_app.py `page`) and return its block."""
-    at._page_hash = calc_hash(path)
-    at.run()
-    assert not at.exception, at.exception
-    return at.container(key=f"page-{path}")
+    """The app at 64² on the posted wavevgg at its random init; None: the app's default, the trained demo."""
+    return start_app(SMALL, weights)
 
 
 def specs(block) -> list[dict]:
-    """The Vega-Lite specs drawn in a block; the data Streamlit ships as Arrow back under "datasets"."""
-    out = []
-    for element in block.get("vega_lite_chart"):
-        spec = json.loads(element.proto.spec)
-        spec.setdefault("datasets", {}).update({
-            d.name: convert_arrow_bytes_to_pandas_df(d.data.data).to_dict("records") for d in element.proto.datasets})
-        if element.proto.data.data:  # a spec's one top-level dataset travels as Arrow on its own
-            spec["datasets"]["(top level)"] = convert_arrow_bytes_to_pandas_df(element.proto.data.data).to_dict("records")
-        out.append(spec)
+    """The Vega-Lite specs drawn in a block, every dataset's rows under "datasets" (the top-level one as "(top level)")."""
+    out = chart_specs(block)
+    for spec in out:
+        if "rows" in spec:
+            spec["datasets"]["(top level)"] = spec.pop("rows")
     return out
 
 
