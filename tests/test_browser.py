@@ -196,6 +196,7 @@ def test_two_sessions_analysing_different_images_at_once_get_their_own_numbers(b
         images = [write_png(tmp_path / f"session_{i}.png", seed=100 + i) for i in range(len(pages))]
         for page in pages:
             open_app(page, server)
+            choose_random_wavevgg(page)  # assert_csv_matches_api reads the random-init wavevgg, not the demo
         for page, image in zip(pages, images):  # start both uploads before waiting for either
             upload_image(page, image)
         for page, image in zip(pages, images):
