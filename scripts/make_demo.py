@@ -2,13 +2,14 @@
 
 Runs the exact command recorded in wavevis/demo/README.md (a --compare run of wavevgg-small on the
 built-in dataset), then copies compare.csv, every variant's metrics.csv and the wave-ll weights
-(float16, the only checkpoint shipped) into wavevis/demo/. On two free cores it takes about half an
-hour; on a busy machine much longer. Usage: python scripts/make_demo.py [--out DIR]
+(float16, the only checkpoint shipped) into wavevis/demo/. On two free cores it takes about six
+minutes; on a busy machine much longer. Usage: python scripts/make_demo.py [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import shutil
 import sys
 import tempfile
@@ -39,7 +40,9 @@ def main() -> int:
         return code
     demo = REPO / "wavevis" / "demo"
     shutil.copy2(out / "compare.csv", demo / "compare.csv")
-    for run in sorted(p for p in out.iterdir() if p.is_dir()):
+    with (out / "compare.csv").open(encoding="utf-8") as f:  # this run's variants (not other folders in --out)
+        runs = [out / Path(row["metrics"]).parent for row in csv.DictReader(f)]
+    for run in runs:
         (demo / run.name).mkdir(exist_ok=True)
         shutil.copy2(run / "metrics.csv", demo / run.name / "metrics.csv")
     shutil.copy2(out / SHIPPED_RUN / "model.safetensors", demo / SHIPPED_RUN / "model.safetensors")

@@ -8,10 +8,9 @@ from typing import Mapping, Sequence
 
 import altair as alt
 
-from .demo import DEMO_DIR, demo_runs
 from .training import EpochMetrics, metrics_long_rows
 
-__all__ = ["RUN_COLUMNS", "curve_chart", "demo_run_paths", "probe_chart", "run_label", "run_table"]
+__all__ = ["RUN_COLUMNS", "curve_chart", "probe_chart", "run_label", "run_table"]
 
 RUN_COLUMNS: tuple[str, ...] = ("run", "epochs", "train_acc", "val_acc", "gap", "best_val_acc", "best_epoch",
                                 "train_images", "val_images", "source")
@@ -25,19 +24,6 @@ def run_label(path: str | Path) -> str:
     """What to call a metrics.csv in charts: its folder's name ("run/metrics.csv" → "run")."""
     path = Path(path)
     return path.parent.name or path.stem
-
-
-def demo_run_paths() -> dict[str, Path]:
-    """Every shipped run's metrics.csv by label: the finished ones of the demo's --compare run
-    (`demo_runs`), then any variant folder it left unfinished (wave-cat, stopped after epoch 5)."""
-    runs = dict(demo_runs())
-    listed = {p.resolve() for p in runs.values()}
-    model = next(iter(runs)).split(" ")[0] if runs else "wavevgg-small"
-    for folder in sorted(DEMO_DIR.glob("pool_*")):
-        metrics = folder / "metrics.csv"
-        if metrics.is_file() and metrics.resolve() not in listed:
-            runs[f"{model} pool={folder.name.removeprefix('pool_')}"] = metrics
-    return runs
 
 
 def run_table(runs: Mapping[str, Sequence[EpochMetrics]], sources: Mapping[str, str] | None = None) -> list[dict]:

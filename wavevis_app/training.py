@@ -9,8 +9,9 @@ import streamlit as st
 
 from wavevis.errors import WavevisError, escape
 from wavevis.export import rows_to_csv
+from wavevis.demo import demo_runs
 from wavevis.gap import gap_findings
-from wavevis.runs import RUN_COLUMNS, curve_chart, demo_run_paths, probe_chart, run_label, run_table
+from wavevis.runs import RUN_COLUMNS, curve_chart, probe_chart, run_label, run_table
 from wavevis.training import EpochMetrics, read_metrics
 
 from .analysis import Analysis
@@ -56,7 +57,7 @@ def run_controls() -> dict[str, Path]:
     paths: dict[str, Path] = {}
     if st.checkbox("The trained demo's runs (wave-ll, max, wave-cat)", value=True, key="train_demo",
                    persist_state=PERSIST):
-        paths.update(demo_run_paths())
+        paths.update(demo_runs())
     typed = st.text_area("metrics.csv files on this server (one path per line; a run folder works too)",
                          key="train_paths", persist_state=PERSIST, height=68,
                          placeholder="run/metrics.csv\ncmp/pool_max/metrics.csv",
@@ -80,7 +81,7 @@ def show_training(analysis: Analysis | None = None) -> None:
     if not runs:
         st.info("No run to show: tick the demo's runs or give a metrics.csv path.")
         return
-    sources = {label: str(path) for label, path in demo_run_paths().items()}
+    sources = {label: str(path) for label, path in demo_runs().items()}
     table = run_table(runs, sources)
     st.subheader("Train vs val")
     st.altair_chart(curve_chart(runs), key="train_curves")
