@@ -306,6 +306,11 @@ def test_torchrun_train_equals_one_process_training(tmp_path):
     # most; a share weighted wrongly across the ranks moves weights by far more.
     for key in want:
         assert float((got[key] - want[key]).abs().max()) <= 0.01 * moved[key], key
+    # A refusal on every rank (an unknown wavelet): one error line, from rank 0, and no output folder.
+    done = torchrun("-m", "wavevis", *argv, "--wavelet", "bogus", "--out", "refused", cwd=tmp_path)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert done.returncode != 0 and errors == [errors[0]] and "unknown wavelet 'bogus'" in errors[0]
+    assert not (tmp_path / "refused").exists()
     rows = read_csv((tmp_path / "ddp" / "metrics.csv").read_text())
     ref = read_csv((tmp_path / "one" / "metrics.csv").read_text())
     assert [r["epoch"] for r in rows] == ["0", "1", "2"] and rows[0].keys() == ref[0].keys()

@@ -154,8 +154,7 @@ def run_train(
     from .cli import _device
 
     main = cluster is None or cluster.main
-    held = None if main else io.StringIO()
-    with meeting(cluster, held, stderr):  # refusals before the first image, on every rank
+    with meeting(cluster, None, stderr):  # refusals before the first image, on every rank
         device = device or _device(args.device)
         options = TrainOptions(
             epochs=args.epochs, size=args.size, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -174,7 +173,7 @@ def run_train(
         bar.line(f"note: using the built-in 7-class dataset at {args.size}×{args.size} (generated at first use)")
     data = None
     for turn in (True, False):  # rank 0 first: it makes the built-in dataset once, the others then read it
-        with meeting(cluster, held, stderr):
+        with meeting(cluster, None, stderr):
             if main == turn:
                 data = load_train_data(args.data, options,
                                        progress=lambda d, t: bar.draw(f"loading {source}: {d}/{t} images"))

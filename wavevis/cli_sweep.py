@@ -214,6 +214,8 @@ def on_ranks(run: Callable[..., int], args: argparse.Namespace, stdout: TextIO, 
             return 2
         except WavevisError as exc:  # agreed at a meeting (or rank 0's last writes): every rank leaves together
             failure = exc
+    if not cluster.main:
+        return 2  # the same failure on every rank (a refusal before the first meeting): rank 0 says it once
     raise failure
 
 

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch.nn.functional as F
 from . import __version__
 from .config import ModelConfig, config_labels
 from .dataset import VAL_SPLITS, Dataset, DatasetImage, load_batches, scan_dataset
-from .distributed import Cluster
+from .distributed import Cluster, meeting
 from .errors import WavevisError
 from .export import format_value
 from .images import Normalize
@@ -339,25 +340,27 @@ def train(
         WavevisError: a checkpoint in the configuration (training starts from the initialisation),
             a model that does not fit the data, or Cancelled.
     """
-    if config.weights is not None:
-        raise WavevisError("training starts from the seeded initialisation: drop --weights / weights=")
-    if options.epochs < 1 or options.batch_size < 1 or not options.lr > 0:
-        raise WavevisError("--epochs and --batch-size must be at least 1 and --lr positive")
     main = cluster is None or cluster.main
     out = Path(out_dir)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-    config = replace(config, num_classes=len(data.classes))
-    device = torch.device(options.device)
-    model, _ = config.load()
-    model = model.to(device)
-    try:
-        with torch.no_grad():
-            logits = model(data.train_x[:2].to(device))
-    except Exception as exc:
-        raise WavevisError(f"{label or config.model} fails on a {options.size}×{options.size} batch ({exc}): check --model and --size") from None
-    if logits.shape != (2, len(data.classes)):
-        raise WavevisError(f"{label or config.model} gives {tuple(logits.shape[1:])} outputs for {len(data.classes)} classes: it must take num_classes")
+    # Refusals are the same on every rank; under torchrun they meet, so rank 0 alone says why.
+    with meeting(cluster, None, sys.stderr):
+        if config.weights is not None:
+            raise WavevisError("training starts from the seeded initialisation: drop --weights / weights=")
+        if options.epochs < 1 or options.batch_size < 1 or not options.lr > 0:
+            raise WavevisError("--epochs and --batch-size must be at least 1 and --lr positive")
+        config = replace(config, num_classes=len(data.classes))
+        device = torch.device(options.device)
+        model, _ = config.load()
+        model = model.to(device)
+        try:
+            with torch.no_grad():
+                logits = model(data.train_x[:2].to(device))
+        except Exception as exc:
+            raise WavevisError(f"{label or config.model} fails on a {options.size}×{options.size} batch ({exc}): check --model and --size") from None
+        if logits.shape != (2, len(data.classes)):
+            raise WavevisError(f"{label or config.model} gives {tuple(logits.shape[1:])} outputs for {len(data.classes)} classes: it must take num_classes")
+        if main:
+            out.mkdir(parents=True, exist_ok=True)
     params = [p for p in model.parameters() if p.requires_grad]
     net: nn.Module = model
     if cluster is not None:  # the same initialisation everywhere (seeded; DDP also broadcasts rank 0's)
@@ -377,12 +380,13 @@ def train(
         if progress is not None:
             progress(TrainProgress(label, epoch, options.epochs, "eval", 0, 1))
         metrics = None
-        if main:  # on the unwrapped model: no collective while the other ranks wait
-            tl, ta = _evaluate(model, data.train_x[train_eval], data.train_y[train_eval], device, options.batch_size)
-            vl, va = _evaluate(model, data.val_x[val_eval], data.val_y[val_eval], device, options.batch_size)
-            probes = _probe(model, probe_x, device, options.batch_size)
-            metrics = EpochMetrics(epoch, tl, ta, vl, va, len(train_eval), len(val_eval),
-                                   time.perf_counter() - start, probes)
+        with meeting(cluster, None, sys.stderr):  # a failure on rank 0 stops every rank, not just rank 0
+            if main:  # on the unwrapped model: no collective while the other ranks wait
+                tl, ta = _evaluate(model, data.train_x[train_eval], data.train_y[train_eval], device, options.batch_size)
+                vl, va = _evaluate(model, data.val_x[val_eval], data.val_y[val_eval], device, options.batch_size)
+                probes = _probe(model, probe_x, device, options.batch_size)
+                metrics = EpochMetrics(epoch, tl, ta, vl, va, len(train_eval), len(val_eval),
+                                       time.perf_counter() - start, probes)
         if cluster is not None:
             metrics = cluster.gather(metrics)[0]
         history.append(metrics)
