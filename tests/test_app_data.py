@@ -20,7 +20,7 @@ from wavevis.errors import WavevisError
 from wavevis.report import Summary
 from wavevis_app import dataset_job
 from wavevis_app.dataset import JOB
-from wavevis_app.dataset_input import cap_images, extract_zip
+from wavevis_app.dataset_input import cap_images, extract_zip, write_uploads
 from wavevis_app.dataset_job import DatasetJob
 
 from app_support import SMALL, chart_specs, fresh_caches, open_page, start_app  # noqa: F401 - fresh_caches: autouse
@@ -135,6 +135,41 @@ def test_zip_extraction_refuses_traversal_junk_and_bombs_and_keeps_the_layout(tm
     bomb = zip_bytes({"big.png": b"\0" * 4096})
     with pytest.raises(WavevisError, match="over the 0 MB allowed"):
         extract_zip(bomb, "bomb.zip", max_bytes=1000)
+
+
+def _patched(data: bytes, *, flags: int = 0, method: int | None = None) -> bytes:
+    """A one-member stored zip with its general-purpose flags or compression method rewritten in both headers."""
+    out = bytearray(data)
+    for signature, flag_at, method_at in ((b"PK\x03\x04", 6, 8), (b"PK\x01\x02", 8, 10)):
+        at = out.index(signature)
+        out[at + flag_at] |= flags
+        if method is not None:
+            out[at + method_at:at + method_at + 2] = method.to_bytes(2, "little")
+    return bytes(out)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"flags": 1}, "cannot be unpacked"),  # bit 0: encrypted (zipfile asks for a password)
+    ({"method": 99}, "cannot be unpacked"),  # 99: AES, a method zipfile does not implement
+])
+def test_an_encrypted_or_unsupported_zip_is_one_error_line(tmp_path, monkeypatch, change, words):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    png = (write_set(tmp_path / "set", per_class=1) / "train" / "a" / "a0.png").read_bytes()
+    with pytest.raises(WavevisError, match=words) as info:
+        extract_zip(_patched(zip_bytes({"ds/a/x.png": png}), **change), "odd.zip")
+    assert "odd.zip" in str(info.value) and "\n" not in str(info.value)
+    assert not [p for p in (tmp_path / "wavevis-datasets").iterdir()]  # no half-unpacked folder left
+
+
+def test_uploaded_images_keep_safe_names_and_a_rename_is_a_new_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    png = (write_set(tmp_path / "set", per_class=1) / "train" / "a" / "a0.png").read_bytes()
+    folder = write_uploads([("..", png), ("../up.png", png), ("up.png", png)])
+    assert sorted(p.name for p in folder.iterdir()) == ["2_up.png", "image0.png", "up.png"]
+    assert folder.parent == tmp_path / "wavevis-datasets"
+    assert write_uploads([("..", png), ("../up.png", png), ("up.png", png)]) == folder  # the same upload
+    renamed = write_uploads([("other.png", png)])
+    assert renamed != folder and [p.name for p in renamed.iterdir()] == ["other.png"]
 
 
 def test_cap_images_is_evenly_spaced_and_summaries_merge_to_the_whole(tmp_path):

@@ -23,12 +23,24 @@ _SUFFIXES = tuple(f".{ext}" for ext in IMAGE_EXTENSIONS)
 _CHUNK = 2**20
 
 
-def upload_folder(data: bytes | Sequence[bytes]) -> Path:
-    """The folder an upload is unpacked into, named by the sha256 of its bytes (the same upload, the same folder)."""
+def upload_folder(data: bytes | Sequence[bytes], names: Sequence[str] = ()) -> Path:
+    """The folder an upload is unpacked into, named by the sha256 of its bytes and file names (the same
+    upload, the same folder; the same images under other names, another folder)."""
     digest = hashlib.sha256()
     for part in [data] if isinstance(data, bytes) else data:
         digest.update(hashlib.sha256(part).digest())
+    for name in names:
+        digest.update(hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest())
     return Path(tempfile.gettempdir()) / "wavevis-datasets" / digest.hexdigest()[:16]
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Move a finished folder into place; another session that unpacked the same upload first wins."""
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        if not final.is_dir():
+            raise
 
 
 def _member_path(name: str, archive: str) -> PurePosixPath | None:
@@ -89,7 +101,10 @@ def extract_zip(data: bytes, name: str, *, max_bytes: int = MAX_ZIP_BYTES, max_f
                             raise ImageError(f"{escape(name)} unpacks to more than its declared sizes and over the "
                                              f"{max_bytes // 2**20} MB allowed: zip fewer or smaller images")
                         dst.write(chunk)
-            os.replace(tmp, final)
+            _publish(tmp, final)
+        except RuntimeError as exc:  # an encrypted member; NotImplementedError: a compression zipfile lacks
+            raise ImageError(f"{escape(name)} cannot be unpacked ({exc}): zip the images again without a password, "
+                             "with the usual compression (deflate)") from None
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise ImageError(f"{escape(name)} is a damaged zip archive ({exc}): zip the images again") from None
         finally:
@@ -100,19 +115,28 @@ def extract_zip(data: bytes, name: str, *, max_bytes: int = MAX_ZIP_BYTES, max_f
 
 def write_uploads(files: Sequence[tuple[str, bytes]]) -> Path:
     """Uploaded images (name, bytes) as one flat folder of files (names made safe and unique); returns it."""
-    final = upload_folder([data for _, data in files])
+    final = upload_folder([data for _, data in files], [name for name, _ in files])
     if final.is_dir():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    seen: set[str] = set()
-    for i, (name, data) in enumerate(files):
-        base = PurePosixPath(name.replace("\\", "/")).name or f"image{i}.png"
-        if base in seen:
-            base = f"{i}_{base}"
-        seen.add(base)
-        (tmp / base).write_bytes(data)
-    os.replace(tmp, final)
+    try:
+        seen: set[str] = set()
+        for i, (name, data) in enumerate(files):
+            base = PurePosixPath(name.replace("\\", "/")).name
+            if base in ("", ".", ".."):
+                base = f"image{i}.png"
+            if base in seen:
+                base = f"{i}_{base}"
+            seen.add(base)
+            (tmp / base).write_bytes(data)
+        _publish(tmp, final)
+    except OSError as exc:
+        raise ImageError(f"the uploaded images cannot be stored in {escape(final.parent)} ({exc.strerror or exc}): "
+                         "free some disk space or give a folder on the server") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 
