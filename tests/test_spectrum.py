@@ -369,3 +369,9 @@ def test_spectrum_and_shift_names_are_exported_lazily() -> None:
     assert {"consistency", "equivariance", "ImageSpectra", "SpectrumRecorder", "with_spectra"} <= set(wavevis.__all__)
     code = "import sys, wavevis; assert 'torch' not in sys.modules; wavevis.__all__; print('light')"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "light"
+
+
+def test_a_map_that_requires_grad_gets_the_same_spectrum():
+    """Spectra are statistics of the values: a map still attached to autograd is read like its detached copy."""
+    y = torch.randn(3, 8, 8, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    torch.testing.assert_close(wavevis.map_power(y), wavevis.map_power(y.detach()), rtol=0, atol=0)

@@ -21,6 +21,7 @@ from safetensors import safe_open
 import wavevis
 from wavevis import cli
 from wavevis.config import ModelConfig
+from wavevis.errors import WavevisError
 from wavevis.progress import Cancelled
 from wavevis.synthetic import CLASSES, SyntheticSpec, write_synthetic
 from wavevis.training import (
@@ -235,3 +236,17 @@ def test_class_folders_without_splits_hold_out_every_fifth(tmp_path: Path) -> No
             Image.new("RGB", (16, 16), (i * 20, 0, 0)).save(tmp_path / c / f"{i}.png")
     d = load_train_data(tmp_path, TrainOptions(size=16))
     assert len(d.train_x) == 16 and len(d.val_x) == 4 and d.classes == ("a", "b")
+
+
+@pytest.mark.parametrize("row, words", [
+    ("1,0.5,0.9,0.6,0.8,10,10,1.0,oops", "malformed row"),  # a probe cell that is no number
+    ("1,0.5,0.9,0.6,0.8,10,10,1.0,0.1,extra", "a row of 10 cells under 9 columns"),
+    ("1,0.5,0.9", "a row of 3 cells under 9 columns"),
+])
+def test_a_malformed_metrics_csv_is_one_error_line(tmp_path, row, words):
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,train_loss,train_acc,val_loss,val_acc,train_images,val_images,seconds,pool1.dead_fraction\n"
+                    + row + "\n", encoding="utf-8")
+    with pytest.raises(WavevisError, match=words) as info:
+        read_metrics(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)

@@ -33,11 +33,11 @@ def run() -> int:
     if importing:
         signal.signal(signal.SIGINT, _exit_during_import)
     try:
-        from .cli import main
-    finally:
-        if importing:
-            signal.signal(signal.SIGINT, previous)
-    try:
+        try:
+            from .cli import main
+        finally:
+            if importing:
+                signal.signal(signal.SIGINT, previous)
         return main()
     except KeyboardInterrupt:
         sys.stderr.write(_INTERRUPTED)

@@ -36,7 +36,9 @@ def chunk_channels(channels: int, height: int, width: int) -> int:
 
 
 def real_map(y: torch.Tensor) -> torch.Tensor:
-    """The map as float32/float64 (the dtypes torch's FFT takes); others are converted to float32."""
+    """The map as float32/float64 (the dtypes torch's FFT takes; others are converted to float32), detached
+    from autograd (spectra are statistics of the values; a map that requires grad cannot go to numpy)."""
+    y = y.detach()
     return y if y.dtype in (torch.float32, torch.float64) else y.float()
 
 

@@ -492,19 +492,25 @@ def read_metrics(path: str | Path) -> list[EpochMetrics]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise WavevisError(f"cannot read {path} ({exc}): give the metrics.csv a `wavevis train` run wrote") from None
-    rows = list(csv.DictReader(io.StringIO(text)))
+    table = [cells for cells in csv.reader(io.StringIO(text)) if cells]
+    header = table[0] if table else []
+    for cells in table[1:]:
+        if len(cells) != len(header):
+            raise WavevisError(f"{path} has a row of {len(cells)} cells under {len(header)} columns: give an unedited "
+                               "metrics.csv")
+    rows = [dict(zip(header, cells)) for cells in table[1:]]
     if not rows or any(c not in rows[0] for c in METRICS_COLUMNS[:5]):
         raise WavevisError(f"{path} is no metrics.csv (needs columns {', '.join(METRICS_COLUMNS[:5])}): give one `wavevis train` wrote")
     out = []
     for row in rows:
         layers = list(dict.fromkeys(k.rsplit(".", 1)[0] for k in row if k.endswith(".dead_fraction")))
         num = lambda v: float(v) if v not in ("", None) else math.nan  # noqa: E731
-        probes = tuple(
-            LayerProbe(l, num(row[f"{l}.dead_fraction"]),
-                       None if row.get(f"{l}.detail_fraction_ac", "") == "" else float(row[f"{l}.detail_fraction_ac"]))
-            for l in layers
-        )
         try:
+            probes = tuple(
+                LayerProbe(l, num(row[f"{l}.dead_fraction"]),
+                           None if row.get(f"{l}.detail_fraction_ac", "") == "" else float(row[f"{l}.detail_fraction_ac"]))
+                for l in layers
+            )
             out.append(EpochMetrics(
                 int(row["epoch"]), num(row["train_loss"]), num(row["train_acc"]), num(row["val_loss"]),
                 num(row["val_acc"]), int(row.get("train_images") or 0), int(row.get("val_images") or 0),

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image, ImageDraw
 
-from wavevis.dataset import Dataset, Group, group_rows, scan_dataset
+from wavevis.dataset import VAL_SPLITS, Dataset, Group, group_rows, scan_dataset
 from wavevis.errors import WavevisError
 from wavevis.export import LAYER_COLUMNS, rows_to_csv
 from wavevis.gap import SPLIT_TOP, split_differences, split_findings
@@ -140,7 +140,8 @@ def show_results(analysis: Analysis, job: DatasetJob, size: int) -> None:
     st.dataframe(_table(whole.layer_stats()), hide_index=True, width="stretch")
     splits = {g.split: s for g, s in groups.items() if g.split is not None and g.class_name is None}
     train = next((splits[k] for k in splits if k.lower() in ("train", "training")), None)
-    val = next((splits[k] for k in splits if k.lower() not in ("train", "training")), None)
+    held_out = {k.lower(): k for k in splits}  # the split a training run validates on, by its preference order
+    val = next((splits[held_out[name]] for name in VAL_SPLITS if name in held_out), None)
     if train is not None and val is not None:
         st.subheader("Train vs val")
         show_depth_chart({f"train ({train.images} images)": train.layer_stats(),
