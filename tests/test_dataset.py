@@ -250,3 +250,11 @@ def test_cli_by_keep_aspect_batches_images_of_one_size_together(tmp_path: Path) 
                            "--size", "16"])
     squashed = list(csv.DictReader(io.StringIO(out)))[0]
     assert float(first["sum"]) != pytest.approx(float(squashed["sum"]), rel=1e-3)
+
+
+def test_cli_by_takes_pool_layer_like_the_other_runs(tmp_path: Path) -> None:
+    """--pool-layer reaches the grouped run: naming a layer that is no linear 2× downsampler is one error line."""
+    _png(tmp_path / "ds" / "a" / "0.png", 0)
+    code, out, err = _run(["stats", str(tmp_path / "ds"), "--summary", "--by", "class", "--model", "wavevgg-small",
+                           "--size", "16", "--pool-layer", "conv1_1"])
+    assert code == 2 and out == "" and err.count("\n") == 1 and "conv1_1" in err and "2× downsampler" in err

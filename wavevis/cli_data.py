@@ -258,7 +258,7 @@ def run_grouped_stats(
                 summaries = summarize(model, mine, by=args.by, size=args.size, normalize=args.normalize,
                                       max_side=args.max_side, device=device, progress=progress, notice=notice,
                                       batch_size=args.batch_size, workers=decode_workers(args),
-                                      keep_aspect=args.keep_aspect)
+                                      keep_aspect=args.keep_aspect, pools=args.pool_layers)
             if cluster is not None:
                 summaries = dict(sorted(merge_groups(summaries, cluster).items()))
             if not main:

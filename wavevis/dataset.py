@@ -263,6 +263,7 @@ def summarize(
     normalize: Normalize = "imagenet", batch_size: int = 1, max_side: int = MAX_INPUT_SIDE,
     device: torch.device | str | None = None, progress: ProgressFn | None = None, cancel: CancelFlag = None,
     notice: Callable[[DatasetImage, str], None] | None = None, workers: int = 0, keep_aspect: bool = False,
+    pools: Sequence[str] | None = None,
 ) -> dict[Group, Summary]:
     """Dataset-level statistics per group: one running Summary per split, class or both.
 
@@ -280,6 +281,7 @@ def summarize(
         cancel: a threading.Event or callable; once set, the run raises Cancelled between batches.
         notice: called as notice(image, text) for each change reading made (downscaled, …).
         workers: decoding processes working ahead of the analysis (0: decode in this thread).
+        pools: layers to treat as wavelet pools (`--pool-layer`), as in `analyze`.
 
     Returns:
         Group → Summary, groups in sorted order.
@@ -305,7 +307,7 @@ def summarize(
                                  workers=workers, keep_aspect=keep_aspect):
         group = group_of(batch[0], by)
         try:
-            report = analyze(model, x.to(device), images=[i.name for i in batch])
+            report = analyze(model, x.to(device), images=[i.name for i in batch], pools=pools)
         except WavevisError as exc:
             raise type(exc)(f"{escape(batch[0].path)}: {exc}") from None
         summaries.setdefault(group, Summary()).add(report)

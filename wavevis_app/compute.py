@@ -154,11 +154,12 @@ def cached_display(model_key: str, image_key: str, _model: torch.nn.Module, _x: 
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def cached_spectra(model_key: str, image_key: str, _model: torch.nn.Module, _x: torch.Tensor, name: str) -> Report:
+def cached_spectra(model_key: str, image_key: str, _model: torch.nn.Module, _x: torch.Tensor, name: str,
+                   pools: tuple[str, ...] = ()) -> Report:
     """An analysis with every call's power spectrum (`analyze(..., spectra=True)`), made on the Spectrum page's
-    first visit for a model + image: the other pages never pay for the spectra. 8 entries: the page's
-    analysis and the five pool variants of its compare mode."""
-    return analyze(_model, _x, images=[name], spectra=True, require_calls=True)
+    first visit for a model + image (+ `--pool-layer` names): the other pages never pay for the spectra.
+    8 entries: the page's analysis and the five pool variants of its compare mode."""
+    return analyze(_model, _x, images=[name], spectra=True, require_calls=True, pools=list(pools) or None)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

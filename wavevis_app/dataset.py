@@ -90,11 +90,12 @@ def show_dataset(analysis: Analysis) -> None:
     images = cap_images(dataset.images, limit)
     st.caption(f"{len(images)} of {len(dataset)} images of {dataset.root} · layout {dataset.layout} · splits: "
                f"{', '.join(dataset.splits) or 'none'} · classes: {len(dataset.classes)}")
-    key = (analysis.model_key, str(dataset.root), len(dataset), limit, size, analysis.normalize)
+    key = (analysis.model_key, analysis.pools, str(dataset.root), len(dataset), limit, size, analysis.normalize)
     job: DatasetJob | None = st.session_state.get(JOB)
     running = job is not None and job.state == "running"
     if st.button("Compute dataset statistics", key="ds_run", disabled=running, type="primary"):
-        job = DatasetJob(analysis.model, images, _grouping(images), size, analysis.normalize, batch).start()
+        job = DatasetJob(analysis.model, images, _grouping(images), size, analysis.normalize, batch,
+                         analysis.pools).start()
         st.session_state[JOB], st.session_state[JOB_KEY] = job, key
         st.session_state.pop(TOP, None)
         running = True

@@ -47,6 +47,7 @@ class DatasetJob:
     size: int
     normalize: str
     batch_size: int = 8
+    pools: tuple[str, ...] = ()  # the launch option --pool-layer (`Analysis.pools`)
     done: int = 0
     state: JobState = "running"
     error: str | None = None
@@ -81,7 +82,7 @@ class DatasetJob:
             for start in range(0, self.total, CHUNK):
                 chunk = list(self.images[start : start + CHUNK])
                 part = summarize(self.model, chunk, by=self.by, size=self.size, normalize=self.normalize,
-                                 batch_size=self.batch_size, cancel=self._stop)
+                                 batch_size=self.batch_size, cancel=self._stop, pools=list(self.pools) or None)
                 with self._lock:
                     for group, summary in part.items():
                         self._groups[group] = Summary.merged([self._groups.get(group, Summary()), summary])

@@ -54,7 +54,7 @@ def variant_configs(current: ModelConfig, pools: tuple[str, ...] = COMPARE_POOLS
 def _spectra_report(analysis: Analysis):
     with st.spinner("Computing every call's power spectrum…"):
         return cached_spectra(analysis.model_key, analysis.image_key, analysis.model, analysis.x,
-                              analysis.report.images[0])
+                              analysis.report.images[0], analysis.pools)
 
 
 @st.fragment
