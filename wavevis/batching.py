@@ -30,11 +30,12 @@ class Decoded:
 
 @dataclass(frozen=True)
 class ImageBatch:
-    """Consecutive images of one size, stacked: x is (B, C, H, W), paths and notices one per image."""
+    """Consecutive images of one size, stacked: x is (B, C, H, W); paths, notices and input positions one per image."""
 
     paths: tuple[Path, ...]
     x: torch.Tensor
     notices: tuple[tuple[str, ...], ...]
+    indices: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -83,11 +84,14 @@ def decoded_images(paths: Sequence[Path], read: Reader, *, workers: int = 0) -> 
     yield from loader
 
 
-def image_batches(items: Iterable[Decoded], batch_size: int) -> Iterator[ImageBatch]:
+def image_batches(
+    items: Iterable[Decoded], batch_size: int, key: Callable[[Decoded], object] | None = None,
+) -> Iterator[ImageBatch]:
     """Consecutive images grouped into batches of up to `batch_size` images of one size, in order.
 
-    Images of different sizes (`--size 0`) cannot share a batch: a change of size closes the
-    batch being filled, so order is kept and a folder of all-different sizes runs image by image.
+    Images of different sizes (`--size 0`, `--keep-aspect`) cannot share a batch: a change of size
+    closes the batch being filled, so order is kept and a folder of all-different sizes runs image
+    by image. A change of `key(item)` (e.g. a dataset's split or class) closes it too.
 
     Raises:
         WavevisError: the first file that could not be read, after the batch before it.
@@ -96,7 +100,7 @@ def image_batches(items: Iterable[Decoded], batch_size: int) -> Iterator[ImageBa
 
     def stacked() -> ImageBatch:
         batch = ImageBatch(tuple(d.path for d in pending), torch.stack([d.x for d in pending]),
-                           tuple(d.notices for d in pending))
+                           tuple(d.notices for d in pending), tuple(d.index for d in pending))
         pending.clear()
         return batch
 
@@ -105,7 +109,8 @@ def image_batches(items: Iterable[Decoded], batch_size: int) -> Iterator[ImageBa
             if pending:
                 yield stacked()
             raise item.error
-        if pending and (len(pending) >= batch_size or pending[0].x.shape != item.x.shape):
+        if pending and (len(pending) >= batch_size or pending[0].x.shape != item.x.shape
+                        or (key is not None and key(pending[0]) != key(item))):
             yield stacked()
         pending.append(item)
     if pending:

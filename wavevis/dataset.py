@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Literal, Mapping, Sequence
 import torch
 import torch.nn as nn
 
-from .batching import decoded_images
+from .batching import decoded_images, image_batches
 from .errors import ImageError, WavevisError, escape
 from .images import IMAGE_EXTENSIONS, MAX_INPUT_SIDE, Normalize, decode_image, load_image
 from .progress import CancelFlag, ProgressFn, check_cancel
@@ -238,24 +238,15 @@ def load_batches(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     read = partial(_read, size=size, normalize=normalize, max_side=max_side, keep_aspect=keep_aspect)
-    batch: list[DatasetImage] = []
-    tensors: list[torch.Tensor] = []
-    for image, item in zip(images, decoded_images([i.path for i in images], read, workers=workers)):
-        if item.error is not None:
-            if batch:
-                yield batch, torch.stack(tensors)
-            raise item.error
-        if batch and (len(batch) >= batch_size or (key is not None and key(batch[-1]) != key(image))
-                      or tensors[0].shape != item.x.shape):
-            yield batch, torch.stack(tensors)
-            batch, tensors = [], []
+    items = decoded_images([i.path for i in images], read, workers=workers)
+    group = None if key is None else (lambda item: key(images[item.index]))
+    for batch in image_batches(items, batch_size, group):
+        chosen = [images[i] for i in batch.indices]
         if notice is not None:
-            for line in item.notices:
-                notice(image, line)
-        batch.append(image)
-        tensors.append(item.x)
-    if batch:
-        yield batch, torch.stack(tensors)
+            for image, lines in zip(chosen, batch.notices):
+                for line in lines:
+                    notice(image, line)
+        yield chosen, batch.x
 
 
 def summarize(
