@@ -512,3 +512,25 @@ def test_launch_option_pool_layer_names_a_wavelet_pool(monkeypatch, tmp_path, na
     assert [(r["layer"], r["kind"]) for r in rows] == [("conv", "conv"), ("relu", "act"), ("pool", "wavepool")]
     checks = page(at, "Checks")
     assert "pool" in " ".join(m.value for m in checks.markdown)
+
+
+def test_a_layer_switch_traces_no_unit_until_a_channel_is_chosen(monkeypatch):
+    """Issue 14: a layer switch draws from the display copies alone; the backward pass waits for a chosen channel."""
+    from wavevis_app import feature_maps
+
+    traced = []
+    field = feature_maps.unit_field
+    monkeypatch.setattr(feature_maps, "unit_field", lambda *a, **kw: traced.append(a[2:4]) or field(*a, **kw))
+    at = start(SMALL)
+    layer_picker(at).set_value(10).run()  # pool2: its first tile is shown, nothing traced
+    body = page(at, "Feature maps")
+    assert traced == [] and not [c for c in body.caption if "strongest unit is" in c.value]
+    (trace,) = [b for b in body.button if b.label.startswith("Trace channel")]
+    first = at.selectbox(key="channel").value
+    trace.click().run()  # on request: that channel's unit
+    assert traced == [(10, first)]
+    assert [c for c in page(at, "Feature maps").caption if "strongest unit is" in c.value]
+    layer_picker(at).set_value(11).run()  # a new layer: back to waiting
+    assert traced == [(10, first)]
+    at.selectbox(key="channel").set_value(at.selectbox(key="channel").options[2]).run()  # a pick traces it
+    assert len(traced) == 2 and traced[1][0] == 11

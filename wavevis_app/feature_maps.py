@@ -32,6 +32,7 @@ CHANNEL = "channel"  # session key of the channel picker
 GRID_KEY = "grid"  # widget key of the grid chart (its click selection)
 GRID_STATE = "channel_grid"  # session key: the grid the channel picker last followed
 CHANNEL_PICK = "channel_pick"  # session key: the last channel picked
+CHOSEN = "channel_chosen"  # session key: the grid signature for which the user chose the channel (tile or picker)
 
 
 def channel_signature(analysis: Analysis, index: int, sort: str, top_k: int) -> str:
@@ -45,6 +46,12 @@ def pick_tile() -> None:
     picked = (event or {}).get("selection", {}).get(TILE_SELECTION) or []
     if picked and "channel" in picked[0]:
         st.session_state[CHANNEL] = int(picked[0]["channel"])
+        chose_channel()
+
+
+def chose_channel() -> None:
+    """The user picked the channel (a tile or the picker): its receptive field is traced from now on."""
+    st.session_state[CHOSEN] = st.session_state.get(GRID_STATE)
 
 
 @st.fragment
@@ -110,7 +117,7 @@ def show_channel(analysis: Analysis, index: int, order: list[int], values: np.nd
     info = report.calls[index]
     stats = report.records[index].stats[0]
     left, mid, right = st.columns([1, 1.2, 1.2])
-    channel = int(left.selectbox("Channel (follows the grid)", order, key=CHANNEL,
+    channel = int(left.selectbox("Channel (follows the grid)", order, key=CHANNEL, on_change=chose_channel,
                                  help="The tiles' channels in tile order; clicking a tile picks it here."))
     st.session_state[CHANNEL_PICK] = channel
     left.markdown(f"**{call_name(info)} channel {channel}**  \n"
@@ -136,6 +143,13 @@ def show_receptive_field(analysis: Analysis, index: int, channel: int, image: np
     if not st.toggle("Receptive field of the strongest unit (one backward pass)", value=True, key="rf_on",
                      persist_state=PERSIST):
         return
+    # Traced for a channel the user chose, not for each new layer's first tile: a layer switch then
+    # draws from the display copies alone, and the backward pass waits for a pick.
+    if st.session_state.get(CHOSEN) != st.session_state.get(GRID_STATE):
+        st.caption("Click a tile or pick a channel to trace its strongest unit back to the input.")
+        if not st.button(f"Trace channel {channel}'s strongest unit", key="rf_trace"):
+            return
+        chose_channel()
     with st.spinner("Tracing the strongest unit back to the input…"):
         field = cached_field(analysis, index, channel)
     left, mid, right = st.columns(3)
