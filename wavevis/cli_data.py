@@ -23,7 +23,7 @@ from .images import NORMALIZATIONS
 from .models import list_inits
 from .outputs import DeferredOutputs
 from .pooling import POOLS
-from .training import TrainOptions, TrainProgress, load_train_data, train, train_variants
+from .training import TrainData, TrainOptions, TrainProgress, load_train_data, train, train_variants
 
 __all__ = ["add_by_option", "add_train_parser", "run_grouped_stats", "run_train"]
 
@@ -171,14 +171,16 @@ def run_train(
     source = args.data or "the built-in dataset"
     if args.data is None:
         bar.line(f"note: using the built-in 7-class dataset at {args.size}×{args.size} (generated at first use)")
-    data = None
-    for turn in (True, False):  # rank 0 first: it makes the built-in dataset once, the others then read it
-        with meeting(cluster, None, stderr):
-            if main == turn:
-                data = load_train_data(args.data, options,
-                                       progress=lambda d, t: bar.draw(f"loading {source}: {d}/{t} images"))
-        if cluster is None:
-            break
+
+    def load() -> TrainData:
+        return load_train_data(args.data, options, progress=lambda d, t: bar.draw(f"loading {source}: {d}/{t} images"))
+
+    with meeting(cluster, None, stderr):  # rank 0 first: it makes the built-in dataset once …
+        data = load() if main else None
+    if cluster is not None:
+        with meeting(cluster, None, stderr):  # … then the other ranks read it (a collective: every rank meets)
+            if not main:
+                data = load()
     bar.line(f"{source}: {len(data.train_x)} train and {len(data.val_x)} val images, {len(data.classes)} classes "
              f"({', '.join(data.classes)})" + (f"; {cluster.world} processes share each batch" if cluster else ""))
     started = time.perf_counter()
