@@ -375,3 +375,23 @@ def test_a_map_that_requires_grad_gets_the_same_spectrum():
     """Spectra are statistics of the values: a map still attached to autograd is read like its detached copy."""
     y = torch.randn(3, 8, 8, generator=torch.Generator().manual_seed(0), requires_grad=True)
     torch.testing.assert_close(wavevis.map_power(y), wavevis.map_power(y.detach()), rtol=0, atol=0)
+
+
+def test_a_pool_returning_a_tuple_gets_its_spectrum_like_its_tensor_twin():
+    """A pytorch_wavelets pool returning (yl, [yh]) is a recorded call (capture finds it by probing), so it
+    gets a spectrum too: the same as the same bands returned as one tensor (channel averages ignore order)."""
+    import wavelet_styles as ws
+
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    rows, calls = [], []
+    for returns in ("raw", "all"):  # (yl, [yh]) against torch.cat of the four bands
+        torch.manual_seed(0)  # the same conv bias in both nets (ws.Net seeds only the conv's weight)
+        report = wavevis.analyze(ws.Net(ws.DWTPool(1, returns=returns)).eval(), x, spectra=True)
+        (row,) = [r for r in report.rows() if r["layer"] == "pool"]
+        (call,) = [c for c in report.spectra[0].calls if c.info.layer == "pool"]
+        rows.append(row)
+        calls.append(call)
+    assert rows[0]["kind"] == rows[1]["kind"] == "wavepool" and rows[0]["spectral_centroid"] is not None
+    assert rows[0]["spectral_centroid"] == pytest.approx(rows[1]["spectral_centroid"], rel=1e-9)
+    assert calls[0].total == pytest.approx(calls[1].total, rel=1e-9)
+    assert calls[0].transfer is not None and calls[0].transfer.leak == pytest.approx(calls[1].transfer.leak, rel=1e-6)

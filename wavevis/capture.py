@@ -22,7 +22,7 @@ from .torch_stats import accumulation_dtype
 from .structure import output_maps
 from .wavelets import SUBBANDS, Subbands, analysis_filters
 
-__all__ = ["ACTIVATIONS", "CallRecord", "capture", "classify_module", "hookable_layers", "model_lock"]
+__all__ = ["ACTIVATIONS", "CallRecord", "capture", "classify_module", "hookable_layers", "recorded_modules", "model_lock"]
 
 ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU,
@@ -67,6 +67,18 @@ def _targets(model: nn.Module, found: ModelPools | None = None) -> list[tuple[st
         if kind is not None:
             targets.append((name or type(module).__name__, module, kind))
     return targets
+
+
+def recorded_modules(model: nn.Module, found: ModelPools) -> list[tuple[str, nn.Module]]:
+    """(name, module) of every module whose calls `capture` records, as it names them: the modules
+    recorded by kind, each wavelet pool found by probing (submodule or not), and the other
+    downsamplers that get a row. A hook on these sees every recorded call (its output through
+    `structure.output_maps`)."""
+    names = {id(p.module): p.name for p in found.pools}
+    out = [(name, module) for name, module, _ in _targets(model, found)]
+    out += [(names[id(m)], m) for m in found.modules if any(p.probe is not None for p in found.pools if p.module is m)]
+    out += [(o.name, o.module) for o in {id(o.module): o for o in found.others if o.row}.values()]
+    return out
 
 
 def hookable_layers(model: nn.Module) -> list[tuple[str, Kind]]:

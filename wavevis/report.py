@@ -19,7 +19,7 @@ from .export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv, rows_to_json
 from .pooling import wavelet_pool_subbands
 from .probe import probe_subbands
 from .records import Bands, CallInfo, LayerStats
-from .sites import returned_bands
+from .sites import find_pools, returned_bands
 from .spectrum import ImageSpectra, SpectrumRecorder, with_spectra
 from .stats import ChannelStats, channel_values, layer_values
 from .totals import CallLayout, SummaryLayout, SummaryTotals
@@ -525,7 +525,10 @@ def analyze(
     names = list(images) if images is not None else [str(i) for i in range(x.shape[0])]
     if len(names) != x.shape[0]:
         raise ValueError(f"{len(names)} image names for a batch of {x.shape[0]}")
-    recorder = SpectrumRecorder(model, x.shape) if spectra else None
+    recorder = None
+    if spectra:  # the pools capture will find (cached with the model): the recorder hooks the same calls
+        with model_lock(model):
+            recorder = SpectrumRecorder(model, x.shape, find_pools(model, x, pools=pools))
     if recorder is None:
         records = capture(model, x, keep_maps=keep_maps, pools=pools)
     else:

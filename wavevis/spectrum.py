@@ -13,9 +13,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .capture import CallRecord, classify_module, hookable_layers
+from .capture import CallRecord, recorded_modules
 from .spectral_power import Spectrum as _Spectrum, real_map as _real, spectrum as _spectrum
 from .records import CallInfo, LayerStats
+from .sites import ModelPools
+from .structure import output_maps
 
 __all__ = [
     "AliasTransfer",
@@ -200,7 +202,7 @@ def alias_transfer(
     low = low.to(x.dtype)
     low += spectrum.means.to(x.dtype)[:, None, None]
     with torch.no_grad():
-        y_low = module.forward(low.unsqueeze(0))[0]
+        y_low = output_maps(module.forward(low.unsqueeze(0)))[0]
     low_ref = _variance(low[sub][:, :oh, :ow])
     high_ref = _variance(x[sub][:, :oh, :ow] - low[sub][:, :oh, :ow])
     scale = low_ref + high_ref
@@ -436,10 +438,17 @@ class SpectrumRecorder:
     Use around `capture(model, x)`; the hooks record only calls made by the thread that entered
     (another thread's capture on a shared model is left alone) and are removed on exit. Calls are
     counted as `capture` counts them, so `result(records)` matches them by (layer, call).
+
+    Args:
+        model: the model.
+        input_shape: the batch's shape (B, C, H, W).
+        found: the model's pools (`sites.find_pools`): hooks go on every module `capture` records
+            (`capture.recorded_modules`), pools found by probing and their tuple outputs included.
     """
 
-    def __init__(self, model: nn.Module, input_shape: Sequence[int]) -> None:
+    def __init__(self, model: nn.Module, input_shape: Sequence[int], found: ModelPools | None = None) -> None:
         self._model = model
+        self._found = found or ModelPools()
         self._in = (int(input_shape[-2]), int(input_shape[-1]))
         self._batch = int(input_shape[0])
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
@@ -450,21 +459,10 @@ class SpectrumRecorder:
         # The last map's spectrum (tensor, version, per-image spectra) for a downsampling call reading it.
         self._last: tuple[torch.Tensor, int, list[_Spectrum]] | None = None
 
-    def _modules(self) -> list[tuple[str, nn.Module]]:
-        found = []
-        named = dict(self._model.named_modules())
-        for name, _kind in hookable_layers(self._model):
-            module = named.get(name)
-            if module is None and classify_module(self._model) is not None:
-                module = self._model  # the model itself, listed under its class name
-            if module is not None:
-                found.append((name, module))
-        return found
-
     def __enter__(self) -> SpectrumRecorder:
         self._owner = threading.get_ident()
         try:
-            for name, module in self._modules():
+            for name, module in recorded_modules(self._model, self._found):
                 self._handles.append(module.register_forward_hook(self._hook_for(name)))
         except BaseException:
             self.__exit__(None, None, None)
@@ -485,7 +483,8 @@ class SpectrumRecorder:
         return hook
 
     def _record(self, name: str, module: nn.Module, inputs: tuple, output: object) -> None:
-        if not isinstance(output, torch.Tensor) or output.dim() < 2 or output.numel() == 0:
+        output = output_maps(output)  # a tuple-returning pool's maps, as capture records them
+        if output is None or output.dim() < 2 or output.numel() == 0:
             return  # as capture: not a recorded call
         call = self._calls.get(name, 0) + 1
         self._calls[name] = call
