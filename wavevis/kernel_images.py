@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-import matplotlib
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+
+from .render import colormap_lut
 
 __all__ = ["KERNEL_VIEWS", "KernelGrid", "KernelView", "kernel_grid", "kernel_views"]
 
@@ -51,15 +52,10 @@ def kernel_views(weight_shape: tuple[int, ...]) -> list[str]:
     return (["rgb"] if weight_shape[1] == 3 else []) + ["mean", "inputs"]
 
 
-@lru_cache(maxsize=8)
-def _lut(cmap: str) -> np.ndarray:
-    return np.round(matplotlib.colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3] * 255).astype(np.uint8)
-
-
 def _diverging(values: np.ndarray, vmax: float, cmap: str) -> np.ndarray:
     """(…) → (…, 3) uint8, centred: −vmax → first colour, 0 → middle, +vmax → last."""
     scaled = 0.5 + 0.5 * np.nan_to_num(values) / vmax if vmax > 0 else np.full(values.shape, 0.5)
-    return _lut(cmap)[np.clip(np.round(scaled * 255), 0, 255).astype(np.uint8)]
+    return colormap_lut(cmap)[np.clip(np.round(scaled * 255), 0, 255).astype(np.uint8)]
 
 
 def _rgb(values: np.ndarray, vmax: float) -> np.ndarray:

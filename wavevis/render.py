@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Literal, Sequence
 
-import matplotlib
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 from PIL import Image
 
 from .stats import ChannelStats
@@ -23,10 +21,10 @@ __all__ = [
     "channel_order",
     "colorize",
     "colormap_colors",
+    "colormap_lut",
     "draw_box",
     "feature_grid",
     "feature_tiles",
-    "figure_png",
     "GridPicture",
     "grid_picture",
     "grid_layout",
@@ -58,8 +56,14 @@ def is_diverging(cmap: str) -> bool:
 
 
 @lru_cache(maxsize=32)
-def _lut(cmap: str) -> np.ndarray:
-    """(256, 3) uint8 colour table of a matplotlib colormap."""
+def colormap_lut(cmap: str) -> np.ndarray:
+    """(256, 3) uint8 colour table of a matplotlib colormap.
+
+    matplotlib is imported here, on the first colour lookup: it costs ~0.5 s of the app's start-up,
+    and the first page (Overview) draws no picture.
+    """
+    import matplotlib
+
     try:
         colors = matplotlib.colormaps[cmap](np.linspace(0.0, 1.0, 256))
     except KeyError:
@@ -69,7 +73,7 @@ def _lut(cmap: str) -> np.ndarray:
 
 def colormap_colors(cmap: str, n: int) -> list[str]:
     """`n` colours of a colormap's lookup table, evenly from its first to its last entry, as "#rrggbb"."""
-    lut = _lut(cmap)
+    lut = colormap_lut(cmap)
     picks = np.round(np.linspace(0, 255, n)).astype(int)
     return ["#%02x%02x%02x" % tuple(int(v) for v in lut[i]) for i in picks]
 
@@ -85,7 +89,7 @@ def colorize(values: np.ndarray, cmap: str = "viridis", vmin: float | None = Non
         idx = np.zeros(values.shape, dtype=np.uint8)
     else:
         idx = np.clip(np.nan_to_num((values - lo) * (255.0 / span)), 0, 255).astype(np.uint8)
-    return _lut(cmap)[idx]
+    return colormap_lut(cmap)[idx]
 
 
 def channel_order(maps: torch.Tensor | np.ndarray, sort: Sort = "energy", top_k: int | None = None) -> list[int]:
@@ -215,7 +219,7 @@ def feature_tiles(
         (tiles uint8 (n, h, w, 3), lo (n,), hi (n,)): the value at colour 0 and at colour 255 of each tile.
     """
     idx, lo, hi = _tile_indices(maps, channels, scale, is_diverging(cmap) if center is None else center, max_tile)
-    return _lut(cmap)[idx], lo, hi
+    return colormap_lut(cmap)[idx], lo, hi
 
 
 @dataclass(frozen=True)
@@ -258,7 +262,7 @@ def grid_picture(
     tiles[:n, :h, :w] = idx
     canvas = tiles.reshape(rows, cols, h + pad, w + pad).transpose(0, 2, 1, 3).reshape(rows * (h + pad), cols * (w + pad))
     canvas = canvas[: rows * (h + pad) - pad, : cols * (w + pad) - pad]
-    lut = np.vstack([_lut(cmap), np.full((1, 3), 255, dtype=np.uint8)])  # 256 = white background
+    lut = np.vstack([colormap_lut(cmap), np.full((1, 3), 255, dtype=np.uint8)])  # 256 = white background
     return GridPicture(lut[canvas], lo, hi, (h, w), cols, pad)
 
 
@@ -390,13 +394,6 @@ def reconstructions(bands: Subbands, wavelet: str = "haar") -> dict[str, torch.T
         full = idwt2(batched, wavelet)[0]
         ll_only = idwt2(Subbands(batched.ll, zero, zero, zero), wavelet)[0]
     return {"full": full, "ll_only": ll_only, "lost": full - ll_only}
-
-
-def figure_png(fig: Figure, *, dpi: int = 96) -> bytes:
-    """PNG file bytes of a matplotlib Figure."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
 
 
 def band_title(name: str, share: float | None = None) -> str:
