@@ -175,3 +175,15 @@ def test_depth_spec_layout_is_shared_and_its_rows_are_its_own(stats):
     assert [d["value"] for d in two["datasets"]["depth_rows"] if d["metric"] == "sum"] == [r.sum for r in other]
     one["concat"].clear()  # a caller changing its spec does not change the next one's layout
     assert len(depth_spec({"m": other})["concat"]) == 6
+
+
+@pytest.mark.parametrize("models", [("wave-ll",), ("wave-ll", "wave-cat"), ("max",)])
+def test_depth_spec_is_valid_vega_lite(stats, models):
+    """The layout is written as plain dicts (no Altair objects per build): Vega-Lite's own schema checks it."""
+    import altair as alt
+
+    spec = depth_spec({m: stats[m] for m in models})
+    alt.Chart.from_dict(spec, validate=True)  # raises on any key or value the schema does not allow
+    # Each zoom names a view that exists: the first layer of its panel.
+    names = {panel["layer"][0]["name"] for panel in panels(spec)}
+    assert {v for p in spec["params"] for v in p["views"]} == names and len(names) == len(panels(spec))

@@ -120,66 +120,83 @@ def depth_rows(series: Mapping[str, Sequence[LayerStats]], metrics: Sequence[Met
     return out
 
 
-def _x_axis(names: Mapping[int, str]) -> alt.X:
+# The Vega-Lite version the hand-built specs follow (Altair's, which Streamlit's frontend draws).
+VEGA_LITE_SCHEMA = alt.SCHEMA_URL
+
+
+def _x_axis(names: Mapping[int, str]) -> dict:
     """Call index on a continuous axis (so it zooms), one tick per call, labelled by the call's name."""
     lookup = json.dumps({str(i): n for i, n in names.items()})  # a Vega expression object literal
-    return alt.X(
-        "index:Q", title="recorded call, in forward order",
-        scale=alt.Scale(domain=[min(names) - 0.5, max(names) + 0.5], nice=False, zero=False),
-        axis=alt.Axis(values=list(names), labelExpr=f"{lookup}[datum.value]", **_X_AXIS),
-    )
+    return {
+        "field": "index", "type": "quantitative", "title": "recorded call, in forward order",
+        "scale": {"domain": [min(names) - 0.5, max(names) + 0.5], "nice": False, "zero": False},
+        "axis": {"values": list(names), "labelExpr": f"{lookup}[datum.value]", **_X_AXIS},
+    }
 
 
-def _tooltip(metric: Metric, compare: bool) -> list[alt.Tooltip]:
-    fields = [alt.Tooltip("model:N", title="model")] if compare else []
-    value = alt.Tooltip("value:Q", title=metric.title, format=".2%" if metric.share else ".4g")
+def _field(name: str, kind: str, title: str, **extra: object) -> dict:
+    return {"field": name, "type": kind, "title": title, **extra}
+
+
+def _tooltip(metric: Metric, compare: bool) -> list[dict]:
+    fields = [_field("model", "nominal", "model")] if compare else []
+    value = _field("value", "quantitative", metric.title, format=".2%" if metric.share else ".4g")
     return fields + [
-        alt.Tooltip("name:N", title="call"), alt.Tooltip("type:N", title="module"),
-        alt.Tooltip("kind_name:N", title="kind"), alt.Tooltip("channels:Q", title="channels"),
-        alt.Tooltip("height:Q", title="height"), alt.Tooltip("width:Q", title="width"), value,
+        _field("name", "nominal", "call"), _field("type", "nominal", "module"),
+        _field("kind_name", "nominal", "kind"), _field("channels", "quantitative", "channels"),
+        _field("height", "quantitative", "height"), _field("width", "quantitative", "width"), value,
     ]
 
 
 def _panel(metric: Metric, names: Mapping[int, str], pools: Sequence[dict], models: Sequence[str], width: int,
-           height: int) -> alt.LayerChart:
+           height: int, view: str) -> dict:
     compare = len(models) > 1
-    y = alt.Y("value:Q", title=metric.title, axis=alt.Axis(format=".0%" if metric.share else ",.3~r"))
+    x = _x_axis(names)
+    y = _field("value", "quantitative", metric.title, axis={"format": ".0%" if metric.share else ",.3~r"})
     # Distinct hues (tableau10), models in the order given: the theme's default blues look alike.
-    color = (alt.Color("model:N", title="model", legend=alt.Legend(orient="top"),
-                       scale=alt.Scale(domain=list(models), scheme="tableau10"))
-             if compare else alt.Color("kind_name:N", title="kind", legend=alt.Legend(orient="top"),
-                                       scale=alt.Scale(domain=list(_KINDS), scheme="tableau10")))
-    base = alt.Chart().transform_filter(alt.datum.metric == metric.column)
+    color = (_field("model", "nominal", "model", legend={"orient": "top"},
+                    scale={"domain": list(models), "scheme": "tableau10"})
+             if compare else _field("kind_name", "nominal", "kind", legend={"orient": "top"},
+                                    scale={"domain": list(_KINDS), "scheme": "tableau10"}))
+    only = [{"filter": f"(datum.metric === '{metric.column}')"}]
+    tooltip = _tooltip(metric, compare)
     if metric.pools_only:
-        marks = [base.mark_bar(width=8).encode(
-            x=_x_axis(names), y=y, color=color, xOffset=alt.XOffset("model:N") if compare else alt.XOffset(),
-            tooltip=_tooltip(metric, compare))]
+        encoding = {"x": x, "y": y, "color": color, "tooltip": tooltip}
+        if compare:
+            encoding["xOffset"] = {"field": "model", "type": "nominal"}
+        marks = [{"mark": {"type": "bar", "width": 8}, "encoding": encoding, "transform": only}]
     else:
-        dash = alt.StrokeDash("kind_name:N", title="kind") if compare else alt.StrokeDash()
-        line = base.mark_line(strokeWidth=1.5).encode(
-            x=_x_axis(names), y=y, color=color, strokeDash=dash, detail="kind_name:N",
-            tooltip=_tooltip(metric, compare))
-        points = base.mark_point(filled=True, size=40).encode(
-            x=_x_axis(names), y=y, color=color, shape=alt.Shape("kind_name:N", title="kind"),
-            tooltip=_tooltip(metric, compare))
-        marks = [line, points]
-    rules = alt.Chart(alt.Data(values=list(pools))).mark_rule(strokeDash=[4, 3], color="#888").encode(
-        x=_x_axis(names), tooltip=[alt.Tooltip("name:N", title="pool"), alt.Tooltip("type:N", title="module")])
-    # Scale-bound zoom and pan (mouse wheel, drag; double-click resets), one per panel.
-    zoom = alt.selection_interval(bind="scales", name=f"zoom_{metric.column}")
-    return alt.layer(rules, *marks).properties(width=width, height=height).add_params(zoom)
+        line = {"x": x, "y": y, "color": color, "detail": {"field": "kind_name", "type": "nominal"}, "tooltip": tooltip}
+        if compare:
+            line["strokeDash"] = _field("kind_name", "nominal", "kind")
+        points = {"x": x, "y": y, "color": color, "shape": _field("kind_name", "nominal", "kind"), "tooltip": tooltip}
+        marks = [{"mark": {"type": "line", "strokeWidth": 1.5}, "encoding": line, "transform": only},
+                 {"mark": {"type": "point", "filled": True, "size": 40}, "encoding": points, "transform": only}]
+    rules = {"name": view, "data": {"values": list(pools)}, "mark": {"type": "rule", "strokeDash": [4, 3], "color": "#888"},
+             "encoding": {"x": x, "tooltip": [_field("name", "nominal", "pool"), _field("type", "nominal", "module")]}}
+    return {"width": width, "height": height, "layer": [rules, *marks]}
 
 
 @lru_cache(maxsize=32)
 def _depth_layout(metrics: tuple[Metric, ...], names: tuple[tuple[int, str], ...], pools: tuple[tuple[int, str, str], ...],
                   models: tuple[str, ...], columns: int, width: int, height: int) -> str:
-    """The across-depth chart's spec without its rows (a named dataset), as JSON: built by Altair once per
-    architecture and set of models (Altair's own object building costs more than the rest of a page)."""
+    """The across-depth chart's spec without its rows (a named dataset), as JSON, once per architecture and
+    set of models. Written as plain Vega-Lite (the shape Altair gives the same chart): building it through
+    Altair's objects took 0.5-1 s on first use, most of a cold start's chart (tests validate it against
+    Vega-Lite's schema)."""
     pool_rows = [{"index": i, "name": n, "type": t} for i, n, t in pools]
-    panels = [_panel(m, dict(names), pool_rows, list(models), width, height) for m in metrics]
-    chart = alt.concat(*panels, columns=columns, data=alt.NamedData(DEPTH_DATASET)).resolve_scale(
-        color="shared", y="independent")
-    return json.dumps(chart.to_dict())
+    views = [f"depth_{m.column}" for m in metrics]
+    spec = {
+        "$schema": VEGA_LITE_SCHEMA,
+        "data": {"name": DEPTH_DATASET},
+        "columns": columns,
+        "concat": [_panel(m, dict(names), pool_rows, list(models), width, height, view) for m, view in zip(metrics, views)],
+        # Scale-bound zoom and pan (mouse wheel, drag; double-click resets), one per panel.
+        "params": [{"name": f"zoom_{m.column}", "select": {"type": "interval"}, "bind": "scales", "views": [view]}
+                   for m, view in zip(metrics, views)],
+        "resolve": {"scale": {"color": "shared", "y": "independent"}},
+    }
+    return json.dumps(spec)
 
 
 def depth_spec(
@@ -196,7 +213,7 @@ def depth_spec(
     line through both would zigzag); with several models each model has one colour. Every mark has
     a tooltip; each panel zooms and pans (wheel / drag; double-click resets). The chart's data is
     `depth_rows(series, metrics)`, the CSV's values, in the named dataset `DEPTH_DATASET`; the layout
-    around it is built by Altair once per architecture (cached).
+    around it is built once per architecture (cached).
 
     Args:
         series: model label → typed per-layer rows in forward order.
