@@ -183,3 +183,17 @@ def test_warm_wait_without_start_returns_and_waits_for_a_started_thread(monkeypa
     app.write_text("raise RuntimeError('broken app file')\n")
     warm.start(app)
     warm.wait()  # the error stays in the thread; nothing raised here
+
+
+def test_the_app_asks_openmp_for_sleeping_threads_before_torch_loads():
+    """A fresh interpreter that imports the app's package first gets OMP_WAIT_POLICY=PASSIVE (read by
+    OpenMP when torch loads); a policy the user set is kept."""
+    import subprocess
+
+    code = ("import os, sys; import wavevis_app; assert 'torch' not in sys.modules; "
+            "print(os.environ['OMP_WAIT_POLICY'])")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    run = lambda extra: subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True,  # noqa: E731
+                                       text=True, check=True).stdout.strip()
+    assert run({}) == "PASSIVE"
+    assert run({"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
