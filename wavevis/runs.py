@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Mapping, Sequence
-
-import altair as alt
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .training import EpochMetrics, metrics_long_rows
+
+if TYPE_CHECKING:  # altair is imported where a chart is built: the app's start need not pay ~0.35 s for it
+    import altair as alt
 
 __all__ = ["RUN_COLUMNS", "curve_chart", "probe_chart", "run_label", "run_table"]
 
 RUN_COLUMNS: tuple[str, ...] = ("run", "epochs", "train_acc", "val_acc", "gap", "best_val_acc", "best_epoch",
                                 "train_images", "val_images", "source")
 # Train solid, val dashed (Vega-Lite stroke dash arrays), in every chart.
-_DASHES = alt.Scale(domain=["train", "val"], range=[[1, 0], [6, 3]])
+_DASHES = {"domain": ["train", "val"], "range": [[1, 0], [6, 3]]}
 _PROBE_TITLES = {"dead_fraction": "dead channels (share of the layer's channels)",
                  "detail_fraction_ac": "detail (AC): share of spatial variation in LH+HL+HH"}
 
@@ -47,12 +48,16 @@ def _finite(rows: list[dict]) -> list[dict]:
 
 
 def _colour(runs: Sequence[str]) -> alt.Color:
+    import altair as alt
+
     return alt.Color("run:N", title="run", scale=alt.Scale(domain=list(runs), scheme="tableau10"),
                      legend=alt.Legend(orient="top", labelLimit=0))
 
 
 def curve_chart(runs: Mapping[str, Sequence[EpochMetrics]], *, width: int = 340, height: int = 240) -> alt.HConcatChart:
     """Loss and accuracy per epoch, train (solid) and val (dashed), one colour per run; hover for values."""
+    import altair as alt
+
     rows = _finite([r for r in metrics_long_rows(runs) if r["metric"] in ("loss", "acc")])
     panels = []
     for metric, title, fmt in (("loss", "cross-entropy loss (nats per image)", ",.3~f"), ("acc", "accuracy (%)", ".0%")):
@@ -62,8 +67,8 @@ def curve_chart(runs: Mapping[str, Sequence[EpochMetrics]], *, width: int = 340,
             x=alt.X("epoch:Q", title="epoch (0 = before training)", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("value:Q", title=title, axis=alt.Axis(format=fmt)),
             color=_colour(list(runs)), tooltip=tooltip)
-        line = base.mark_line(strokeWidth=2).encode(strokeDash=alt.StrokeDash("split:N", title="split", scale=_DASHES),
-                                                    detail="split:N")
+        dash = alt.StrokeDash("split:N", title="split", scale=alt.Scale(**_DASHES))
+        line = base.mark_line(strokeWidth=2).encode(strokeDash=dash, detail="split:N")
         points = base.mark_point(filled=True, size=35).encode(shape=alt.Shape("split:N", title="split"))
         zoom = alt.selection_interval(bind="scales", name=f"zoom_{metric}")
         panels.append(alt.layer(line, points).properties(width=width, height=height).add_params(zoom))
@@ -73,6 +78,8 @@ def curve_chart(runs: Mapping[str, Sequence[EpochMetrics]], *, width: int = 340,
 def probe_chart(runs: Mapping[str, Sequence[EpochMetrics]], metric: str, *, width: int = 160,
                 height: int = 160) -> alt.FacetChart:
     """One probe metric ("dead_fraction" or "detail_fraction_ac") per epoch, one panel per probed layer."""
+    import altair as alt
+
     rows = _finite([r for r in metrics_long_rows(runs) if r["metric"] == metric])
     layers = list(dict.fromkeys(r["layer"] for r in rows))
     tooltip = [alt.Tooltip("run:N"), alt.Tooltip("layer:N"), alt.Tooltip("epoch:Q"),

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-import altair as alt
-
 from .records import call_name
 from .shift import Equivariance
 from .spectrum import BIN_EDGES, CallSpectrum, ImageSpectra, N_BINS
@@ -28,7 +26,8 @@ __all__ = [
 SHARE_FLOOR = 1e-6
 _POOL_KINDS = ("pool", "wavepool")
 _FREQ_TITLE = "radial frequency (cycles per input pixel)"
-_FREQ_SCALE = alt.Scale(domain=[0.0, float(BIN_EDGES[-1])], nice=False, zero=True)
+# altair is imported where a chart is built (the app's start need not pay ~0.35 s for it): plain dicts here.
+_FREQ_SCALE = {"domain": [0.0, float(BIN_EDGES[-1])], "nice": False, "zero": True}
 _X_AXIS = dict(labelAngle=-45, labelLimit=0, labelOverlap=False)
 
 
@@ -76,13 +75,15 @@ def heatmap_spec(spectra: ImageSpectra, *, width: int = 940, row_height: int = 2
     Bins above a map's reach (its own Nyquist) have no mark: the grey background shows through. The
     width and height are the whole chart's, labels and legend included (Streamlit fits the chart into them).
     """
+    import altair as alt
+
     rows = heatmap_rows(spectra)
     order = [call_name(c.info) for c in spectra.calls]
     pools = {call_name(c.info) for c in spectra.calls if c.info.kind in _POOL_KINDS}
     label = "{" + ",".join(f'"{n}":"▶ {n}"' for n in sorted(pools)) + "}"
     y = alt.Y("name:N", sort=order, title="recorded call, in forward order (▶ pooling)",
               axis=alt.Axis(labelExpr=f"{label}[datum.value] || datum.value", labelLimit=0, labelOverlap=False))
-    x = alt.X("freq_low:Q", title=_FREQ_TITLE, scale=_FREQ_SCALE)
+    x = alt.X("freq_low:Q", title=_FREQ_TITLE, scale=alt.Scale(**_FREQ_SCALE))
     tooltip = [
         alt.Tooltip("name:N", title="call"), alt.Tooltip("type:N", title="module"),
         alt.Tooltip("freq_low:Q", title="from (cycles/input px)", format=".4f"),
@@ -156,12 +157,14 @@ def curves_spec(series: Mapping[str, ImageSpectra], indices: Mapping[str, Sequen
                 width: int = 940, height: int = 420) -> dict:
     """Spectrum curves: log power against cycles per input pixel, one line per (model ·) call; a dashed
     rule in the line's colour at the next downsampling step's Nyquist (what lies right of it folds over)."""
+    import altair as alt
+
     rows = curve_rows(series, indices)
     rules = _nyquist_rows(series, indices)
     domain = list(dict.fromkeys([r["series"] for r in rows] + [r["series"] for r in rules]))
     color = alt.Color("series:N", title="call" if len(series) == 1 else "model · call",
                       scale=alt.Scale(domain=domain, scheme="tableau10"), legend=alt.Legend(orient="top", columns=4))
-    x = alt.X("freq:Q", title=_FREQ_TITLE, scale=_FREQ_SCALE)
+    x = alt.X("freq:Q", title=_FREQ_TITLE, scale=alt.Scale(**_FREQ_SCALE))
     line = alt.Chart(alt.Data(values=rows)).mark_line(point=alt.OverlayMarkDef(size=18), strokeWidth=1.5).encode(
         x=x, y=alt.Y("power:Q", title="power per bin (variance units, log)", scale=alt.Scale(type="log"),
                      axis=alt.Axis(format=".0e")),
@@ -173,7 +176,7 @@ def curves_spec(series: Mapping[str, ImageSpectra], indices: Mapping[str, Sequen
                  alt.Tooltip("share:Q", title="share of the map's power", format=".3%")],
     )
     rule = alt.Chart(alt.Data(values=rules)).mark_rule(strokeDash=[5, 3], strokeWidth=1.5).encode(
-        x=alt.X("nyquist:Q", scale=_FREQ_SCALE), color=color,
+        x=alt.X("nyquist:Q", scale=alt.Scale(**_FREQ_SCALE)), color=color,
         tooltip=[alt.Tooltip("series:N", title="call"), alt.Tooltip("next:N", title="next downsampling step"),
                  alt.Tooltip("nyquist:Q", title="its Nyquist (cycles/input px)", format=".4f"),
                  alt.Tooltip("alias_fraction:Q", title="power above it (alias_fraction)", format=".2%")])
@@ -200,6 +203,8 @@ def centroid_rows(series: Mapping[str, ImageSpectra]) -> list[dict]:
 
 def centroid_spec(series: Mapping[str, ImageSpectra], *, width: int = 460, height: int = 300) -> dict:
     """Spectral centroid and alias fraction by depth, one colour per model (compare mode): two panels."""
+    import altair as alt
+
     rows = centroid_rows(series)
     first = next(iter(series.values()))
     order = list(dict.fromkeys([call_name(c.info) for c in first.calls]
@@ -237,6 +242,8 @@ def equivariance_rows(result: Equivariance, *, min_grid: int = 2) -> list[dict]:
 def equivariance_spec(result: Equivariance, *, columns: int = 6, cell: int = 22) -> dict:
     """Per-layer shift-equivariance heat maps: one small panel per call (input shift down × right), colour
     the normalised error (0 = the maps move exactly with the input), calls in forward order."""
+    import altair as alt
+
     rows = equivariance_rows(result)
     order = list(dict.fromkeys(r["name"] for r in rows))
     biggest = max((max(layer.errors.shape) for layer in result.layers), default=1)
