@@ -46,12 +46,21 @@ class DisplayMap:
         """Bytes held (codes and ranges)."""
         return self.codes.nbytes + self.lo.nbytes + self.hi.nbytes
 
-    def values(self, channels: list[int] | None = None) -> np.ndarray:
-        """The stored maps as float32 (n, h, w): every channel, or those picked, in that order."""
+    def values(self, channels: list[int] | None = None, max_side: int | None = None) -> np.ndarray:
+        """The stored maps as float32 (n, h, w): every channel, or those picked, in that order.
+
+        With `max_side`, maps larger than that are block-averaged by an integer factor to at most
+        `max_side` px per side (borders that fill no block dropped), as a feature grid's tiles are
+        (`render.grid_picture`): the codes are averaged before they are decoded (the decoding is
+        linear), so only the small maps are ever made in float.
+        """
         pick = slice(None) if channels is None else list(channels)
-        codes = self.codes[pick].astype(np.float32)
+        codes = torch.from_numpy(self.codes[pick]).float()
+        factor = 1 if max_side is None else max(1, -(-max(codes.shape[1:]) // max_side))
+        if factor > 1:
+            codes = F.avg_pool2d(codes[None], factor)[0]
         lo, hi = self.lo[pick], self.hi[pick]
-        return lo[:, None, None] + codes * ((hi - lo) / 255.0)[:, None, None]
+        return lo[:, None, None] + codes.numpy() * ((hi - lo) / 255.0)[:, None, None]
 
     @classmethod
     def of(cls, y: torch.Tensor, max_side: int = DISPLAY_SIDE) -> DisplayMap:

@@ -28,6 +28,7 @@ PERSIST = "session"
 
 COLORMAPS = ("viridis", "magma", "gray", "RdBu_r", "coolwarm", "cividis")
 GRID_WIDTH_PX = 820  # the grid's width on screen: tiles share it (at most 160 px each)
+TILE_PX = 128  # a grid tile's largest side in the picture (its pixels are block means of the map)
 CHANNEL = "channel"  # session key of the channel picker
 GRID_KEY = "grid"  # widget key of the grid chart (its click selection)
 GRID_STATE = "channel_grid"  # session key: the grid the channel picker last followed
@@ -88,9 +89,10 @@ def show_feature_maps(analysis: Analysis) -> None:
         st.session_state[GRID_STATE] = signature
         current = order[0]  # the picker follows the grid: its first tile
     st.session_state[CHANNEL] = channel = current
-    values = copy.values(order)
     center = is_diverging(cmap)
-    picture = grid_picture(values, scale=scale, cmap=cmap, center=center)
+    # Tiles of at most 128 px: the display copies are averaged down before they are decoded.
+    picture = grid_picture(copy.values(order, max_side=TILE_PX), scale=scale, cmap=cmap, center=center,
+                           max_tile=TILE_PX)
     if scale == "layer":
         bar, title = colorbar_rows(cmap, float(picture.lo[0]), float(picture.hi[0])), "value (one scale for all tiles)"
     elif center:
