@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from wavevis.charts import TILE_SELECTION, GridTile, colorbar_chart, colorbar_rows, grid_spec, image_chart
+from wavevis.charts import TILE_SELECTION, ColorBar, GridTile, colorbar_rows, grid_spec, image_chart
 from wavevis.images import to_display
 from wavevis.errors import WavevisError
 from wavevis.receptive import unit_field
@@ -126,16 +126,16 @@ def show_channel(analysis: Analysis, index: int, order: list[int], values: np.nd
                   f"min {stats.min[channel]:.4g} · max {stats.max[channel]:.4g} · "
                   f"mean {stats.sum[channel] / stats.count:.4g} · zero {stats.zeros[channel] / stats.count:.1%}")
     lo, hi = (float(v[0]) for v in tile_ranges(values[None], "channel", is_diverging(cmap)))
-    mid.altair_chart(image_chart(colorize(values, cmap, lo, hi), f"{call_name(info)} · channel {channel}", width=250,
-                                 colorbar=colorbar_chart(cmap, lo, hi, "value"),
-                                 tooltip={"channel": channel, "shown at": f"{values.shape[1]}×{values.shape[0]}"}),
-                     key="channel_view", width="content")
+    mid.vega_lite_chart(image_chart(colorize(values, cmap, lo, hi), f"{call_name(info)} · channel {channel}", width=250,
+                                    colorbar=ColorBar(cmap, lo, hi, "value"),
+                                    tooltip={"channel": channel, "shown at": f"{values.shape[1]}×{values.shape[0]}"}),
+                        key="channel_view", width="content")
     image = to_display(analysis.x, analysis.normalize)
-    right.altair_chart(image_chart(overlay(image, values, cmap, alpha=0.6, vmin=lo, vmax=hi),
-                                   f"channel {channel} over the input", width=280,
-                                   tooltip={"channel": channel, "map": f"{info.width}×{info.height} → "
-                                            f"{image.shape[1]}×{image.shape[0]} (bilinear)"}),
-                       key="channel_overlay", width="content")
+    right.vega_lite_chart(image_chart(overlay(image, values, cmap, alpha=0.6, vmin=lo, vmax=hi),
+                                      f"channel {channel} over the input", width=280,
+                                      tooltip={"channel": channel, "map": f"{info.width}×{info.height} → "
+                                               f"{image.shape[1]}×{image.shape[0]} (bilinear)"}),
+                          key="channel_overlay", width="content")
     show_receptive_field(analysis, index, channel, image)
 
 
@@ -166,21 +166,21 @@ def show_receptive_field(analysis: Analysis, index: int, channel: int, image: np
     if chain is not None:  # the kernel/stride chain's field (yellow) around the gradient's (red)
         boxed = draw_box(boxed, chain, color=(255, 210, 0), thickness=1)
     heat = field.heat / (field.heat.max() or 1.0)
-    left.altair_chart(image_chart(boxed, f"receptive field: {height}×{width} px", width=260,
-                                  tooltip={"unit": f"({row}, {col}) of {field.map_shape[0]}×{field.map_shape[1]}",
-                                           "value": f"{field.value:.4g}",
-                                           "box (top, left, bottom, right)": f"({top}, {lft}, {bottom}, {rgt})"}),
-                      key="rf_box", width="content")
-    mid.altair_chart(image_chart(draw_box(overlay(image, heat, "magma", alpha=0.65, vmin=0.0, vmax=1.0), field.box),
-                                 "|∂ unit / ∂ input|", width=230,
-                                 colorbar=colorbar_chart("magma", 0.0, 1.0, "|gradient| / its max")),
-                     key="rf_heat", width="content")
+    left.vega_lite_chart(image_chart(boxed, f"receptive field: {height}×{width} px", width=260,
+                                     tooltip={"unit": f"({row}, {col}) of {field.map_shape[0]}×{field.map_shape[1]}",
+                                              "value": f"{field.value:.4g}",
+                                              "box (top, left, bottom, right)": f"({top}, {lft}, {bottom}, {rgt})"}),
+                         key="rf_box", width="content")
+    mid.vega_lite_chart(image_chart(draw_box(overlay(image, heat, "magma", alpha=0.65, vmin=0.0, vmax=1.0), field.box),
+                                    "|∂ unit / ∂ input|", width=230,
+                                    colorbar=ColorBar("magma", 0.0, 1.0, "|gradient| / its max")),
+                        key="rf_heat", width="content")
     patch = image[top:bottom, lft:rgt]
     zoom = max(1, 240 // max(patch.shape[:2]))
-    right.altair_chart(image_chart(np.kron(patch, np.ones((zoom, zoom, 1), dtype=np.uint8)),
-                                   f"what the unit sees ({height}×{width} px, ×{zoom})", width=240,
-                                   tooltip={"rows": f"{top}–{bottom - 1}", "columns": f"{lft}–{rgt - 1}"}),
-                       key="rf_patch", width="content")
+    right.vega_lite_chart(image_chart(np.kron(patch, np.ones((zoom, zoom, 1), dtype=np.uint8)),
+                                      f"what the unit sees ({height}×{width} px, ×{zoom})", width=240,
+                                      tooltip={"rows": f"{top}–{bottom - 1}", "columns": f"{lft}–{rgt - 1}"}),
+                          key="rf_patch", width="content")
     st.caption(f"Channel {channel}'s strongest unit is ({row}, {col}) of {call_name(info)}'s {field.map_shape[0]}×"
                f"{field.map_shape[1]} map (value {field.value:.4g}). The red box holds every input pixel its value "
                f"depends on on this image (rows {top}–{bottom - 1}, columns {lft}–{rgt - 1}: {height}×{width} px), "
