@@ -548,10 +548,10 @@ def chart_titled(block, title: str) -> dict:
     return found[0]
 
 
-def picture(spec: dict) -> np.ndarray:
-    """The picture a chart draws, decoded from its PNG data URL, and its tooltip row."""
+def picture(spec: dict, kind: str = "png") -> np.ndarray:
+    """The picture a chart draws, decoded from its data URL (a PNG, or the JPEG of a photograph)."""
     (row,) = spec["datasets"]["image"]
-    assert row["url"].startswith("data:image/png;base64,")
+    assert row["url"].startswith(f"data:image/{kind};base64,")
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(row["url"].split(",", 1)[1]))))
 
 
@@ -570,7 +570,7 @@ def test_channel_and_receptive_field_pictures_are_block_averaged_inputs_and_say_
     view = chart_titled(body, f"pool2 · channel {channel}")
     assert picture(view).shape == (72, 72, 3) and view["datasets"]["image"][0]["shown at"] == "72×72"
     over = chart_titled(body, f"channel {channel} over the input")
-    assert picture(over).shape == (small, small, 3)
+    assert picture(over, "jpeg").shape == (small, small, 3)
     row = over["datasets"]["image"][0]
     assert row["map"] == f"72×72 → {small}×{small} (bilinear)"
     assert row["input"] == f"{side}×{side} px drawn at {small}×{small} (2×2 block means)"
@@ -579,8 +579,8 @@ def test_channel_and_receptive_field_pictures_are_block_averaged_inputs_and_say_
     image = np.clip(np.rint((x[0].numpy().transpose(1, 2, 0) * np.array(wavevis.images.IMAGENET_STD)
                              + np.array(wavevis.images.IMAGENET_MEAN)) * 255), 0, 255)
     means = np.rint(image.reshape(small, 2, small, 2, 3).mean(axis=(1, 3)))
-    added = picture(over).astype(float) - 0.4 * means  # what the map adds: 0.6 × a colour in [0, 255]
-    assert added.min() >= -1 and added.max() <= 0.6 * 255 + 1
+    added = picture(over, "jpeg").astype(float) - 0.4 * means  # what the map adds: 0.6 × a colour in [0, 255]
+    assert np.percentile(added, 1) >= -3 and np.percentile(added, 99) <= 0.6 * 255 + 3  # JPEG: a few levels off
 
     (trace,) = [b for b in body.button if b.label.startswith("Trace channel")]
     trace.click().run()

@@ -188,6 +188,11 @@ def test_image_chart_keeps_the_aspect_and_has_a_tooltip():
     assert (row["x"], row["y"]) == (150.0, 75.0)  # the picture's centre on a 300×150 plot
     assert [t["field"] for t in spec["encoding"]["tooltip"]] == ["picture", "size"]
     assert (row["picture"], row["size"]) == ("input", "100×50 px")
+    ramp = np.broadcast_to(np.linspace(0, 255, 100).astype(np.uint8)[None, :, None], (50, 100, 3)).copy()
+    photo = image_chart(ramp, "input", width=300, jpeg=True)["datasets"][IMAGE_DATASETS[0]][0]["url"]
+    assert photo.startswith("data:image/jpeg;base64,")
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(photo.split(",", 1)[1]))))
+    assert shown.shape == ramp.shape and np.abs(shown.astype(int) - ramp).max() <= 4  # lossy, close on smooth pictures
 
 
 def test_image_chart_with_a_colour_bar_and_tooltip_values_fills_a_shared_layout():

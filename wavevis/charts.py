@@ -374,12 +374,12 @@ def _image_template(width: int, height: int, fields: tuple[str, ...], bar_title:
 
 
 def image_chart(image: np.ndarray, title: str, *, width: int, colorbar: ColorBar | None = None,
-                tooltip: Mapping[str, object] | None = None) -> dict:
+                tooltip: Mapping[str, object] | None = None, jpeg: bool = False) -> dict:
     """One picture (uint8 RGB) as a Vega-Lite spec of `width` pixels, aspect kept, with an optional colour bar.
 
     The layout is built by Altair once per size, tooltip fields and colour-bar title (cached); each call
-    fills the title and the named datasets `IMAGE_DATASETS` (the picture as a PNG data URL with its
-    tooltip values; the colour bar's rows).
+    fills the title and the named datasets `IMAGE_DATASETS` (the picture as a data URL with its tooltip
+    values; the colour bar's rows).
 
     Args:
         image: the picture.
@@ -387,6 +387,8 @@ def image_chart(image: np.ndarray, title: str, *, width: int, colorbar: ColorBar
         width: its width on screen in pixels.
         colorbar: a colour bar to put beside it.
         tooltip: values to show on hover (name → value).
+        jpeg: send the picture as JPEG (quality 92; ~15× faster to encode than PNG, a fraction of its bytes)
+            instead of lossless PNG: for photographs, e.g. a map blended over the input.
 
     Returns:
         The spec (a fresh dict: the caller may change it), with top-level `datasets`.
@@ -397,7 +399,8 @@ def image_chart(image: np.ndarray, title: str, *, width: int, colorbar: ColorBar
     spec = json.loads(_image_template(width, height, tuple(tooltip), None if colorbar is None else colorbar.title,
                                       min(height, 320)))
     (spec["hconcat"][0] if colorbar is not None else spec)["title"] = title
-    spec["datasets"] = {IMAGE_DATASETS[0]: [{"url": _data_url(image), "x": width / 2, "y": height / 2, **tooltip}]}
+    url = _data_url(image, "JPEG" if jpeg else "PNG")
+    spec["datasets"] = {IMAGE_DATASETS[0]: [{"url": url, "x": width / 2, "y": height / 2, **tooltip}]}
     if colorbar is not None:
         spec["datasets"][IMAGE_DATASETS[1]] = colorbar_rows(colorbar.cmap, colorbar.vmin, colorbar.vmax, colorbar.stops)
     return spec

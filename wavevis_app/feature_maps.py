@@ -141,7 +141,7 @@ def show_channel(analysis: Analysis, index: int, order: list[int], values: np.nd
                                       f"channel {channel} over the input", width=280,
                                       tooltip={"channel": channel,
                                                "map": f"{info.width}×{info.height}{kept} → {pw}×{ph} (bilinear)",
-                                               "input": input_words(analysis, picture, factor)}),
+                                               "input": input_words(analysis, picture, factor)}, jpeg=True),
                           key="channel_overlay", width="content")
     show_receptive_field(analysis, index, channel, picture, factor)
 
