@@ -541,8 +541,8 @@ def test_a_layer_switch_traces_no_unit_until_a_channel_is_chosen(monkeypatch):
 
 def chart_titled(block, title: str) -> dict:
     """The one picture chart (`charts.image_chart`) of a block with this title, its layout checked as Vega-Lite."""
-    found = [c for c in charts(block) if (c["hconcat"][0] if "hconcat" in c else c).get("title") == title]
-    assert len(found) == 1, [c.get("title") for c in charts(block)]
+    found = [c for c in charts(block) if c["datasets"].get("image", [{}])[0].get("image_title") == title]
+    assert len(found) == 1, [c["datasets"].get("image", [{}])[0].get("image_title") for c in charts(block)]
     spec = {k: v for k, v in found[0].items() if k != "rows"}
     validate_jsonschema(spec, load_schema())  # no per-call validation in image_chart: this is where it is checked
     return found[0]
@@ -597,9 +597,8 @@ def test_channel_and_receptive_field_pictures_are_block_averaged_inputs_and_say_
     boxed = chart_titled(body, f"receptive field: {bottom - top}×{right - left} px")
     assert picture(boxed).shape == (small, small, 3)
     assert boxed["datasets"]["image"][0]["box (top, left, bottom, right)"] == f"({top}, {left}, {bottom}, {right})"
-    (patch,) = [c for c in charts(body) if c.get("title", "").startswith("what the unit sees")]
     zoom = max(1, 240 // max(bottom - top, right - left))
-    assert patch["title"] == f"what the unit sees ({bottom - top}×{right - left} px, ×{zoom})"
+    patch = chart_titled(body, f"what the unit sees ({bottom - top}×{right - left} px, ×{zoom})")
     np.testing.assert_array_equal(picture(patch)[::zoom, ::zoom], image[top:bottom, left:right])  # input pixels
 
     layer_picker(at).set_value(1).run()  # a 288×288 map: its display copy holds 2×2 block means (≤ 256 px)

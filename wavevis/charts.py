@@ -24,6 +24,7 @@ __all__ = [
     "TILE_SELECTION",
     "GRID_DATASETS",
     "IMAGE_DATASETS",
+    "IMAGE_TITLE",
     "ColorBar",
     "colorbar_rows",
     "DEPTH_DATASET",
@@ -44,6 +45,8 @@ DEPTH_DATASET = "depth_rows"
 GRID_DATASETS = ("grid_picture", "grid_tiles", "grid_colorbar")
 # An image chart's named datasets: its picture (with its tooltip values), its colour bar.
 IMAGE_DATASETS = ("image", "image_colorbar")
+# The field of an image chart's picture row that holds the chart's title.
+IMAGE_TITLE = "image_title"
 
 
 @dataclass(frozen=True)
@@ -361,11 +364,13 @@ def grid_spec(
 
 @lru_cache(maxsize=64)
 def _image_template(width: int, height: int, fields: tuple[str, ...], bar_title: str | None, bar_height: int) -> str:
-    """An image chart's Vega-Lite spec without its title and data (named datasets), as JSON: built by Altair
-    once per size, tooltip fields and colour-bar title."""
+    """An image chart's Vega-Lite spec without its data (named datasets), as JSON: built by Altair once per
+    size, tooltip fields and colour-bar title. Its title is read from the picture's row (`IMAGE_TITLE`)."""
     x = alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, width], range=[0, width], nice=False))
     y = alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[0, height], range=[0, height], nice=False))
-    chart = alt.Chart(alt.NamedData(IMAGE_DATASETS[0])).mark_image(width=width, height=height, aspect=False).encode(
+    title = alt.Title(alt.expr(f"data({json.dumps(IMAGE_DATASETS[0])})[0][{json.dumps(IMAGE_TITLE)}]"))
+    chart = alt.Chart(alt.NamedData(IMAGE_DATASETS[0]), title=title).mark_image(
+        width=width, height=height, aspect=False).encode(
         x=x, y=y, url="url:N", tooltip=[alt.Tooltip(field=k, type="nominal", title=k) for k in fields],
     ).properties(width=width, height=height)
     if bar_title is not None:
@@ -378,8 +383,10 @@ def image_chart(image: np.ndarray, title: str, *, width: int, colorbar: ColorBar
     """One picture (uint8 RGB) as a Vega-Lite spec of `width` pixels, aspect kept, with an optional colour bar.
 
     The layout is built by Altair once per size, tooltip fields and colour-bar title (cached); each call
-    fills the title and the named datasets `IMAGE_DATASETS` (the picture as a data URL with its tooltip
-    values; the colour bar's rows).
+    fills the named datasets `IMAGE_DATASETS`: the picture as a data URL with its title (`IMAGE_TITLE`,
+    which the chart's title reads) and tooltip values, and the colour bar's rows. So charts that differ
+    only in picture, title, tooltip values or colour range have the same spec: Streamlit then updates
+    the drawn chart's data instead of embedding a new one.
 
     Args:
         image: the picture.
@@ -398,9 +405,9 @@ def image_chart(image: np.ndarray, title: str, *, width: int, colorbar: ColorBar
     tooltip = dict(tooltip or {"picture": title, "size": f"{w}×{h} px"})
     spec = json.loads(_image_template(width, height, tuple(tooltip), None if colorbar is None else colorbar.title,
                                       min(height, 320)))
-    (spec["hconcat"][0] if colorbar is not None else spec)["title"] = title
     url = _data_url(image, "JPEG" if jpeg else "PNG")
-    spec["datasets"] = {IMAGE_DATASETS[0]: [{"url": url, "x": width / 2, "y": height / 2, **tooltip}]}
+    spec["datasets"] = {IMAGE_DATASETS[0]: [{"url": url, "x": width / 2, "y": height / 2, **tooltip,
+                                             IMAGE_TITLE: title}]}
     if colorbar is not None:
         spec["datasets"][IMAGE_DATASETS[1]] = colorbar_rows(colorbar.cmap, colorbar.vmin, colorbar.vmax, colorbar.stops)
     return spec
