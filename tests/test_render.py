@@ -331,7 +331,7 @@ def border_block_means(values: np.ndarray, factor: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("shape, max_side, factor", [((8, 6, 3), 8, 1), ((8, 6, 3), 4, 2), ((7, 11, 3), 4, 3),
-                                                     ((1024, 1024, 3), 560, 2)])
+                                                     ((40, 30, 3), 14, 3)])
 def test_shrink_image_is_rounded_block_means(shape, max_side, factor):
     image = np.random.default_rng(4).integers(0, 256, shape, dtype=np.uint8)
     small, k = shrink_image(image, max_side)
@@ -342,6 +342,13 @@ def test_shrink_image_is_rounded_block_means(shape, max_side, factor):
     ref = border_block_means(image, factor)
     assert small.shape == ref.shape
     assert np.abs(small - ref).max() <= 0.5 + 1e-9  # each pixel its block's mean, rounded
+
+
+def test_a_1024_picture_drawn_at_most_560_px_is_its_2x2_means():
+    image = np.zeros((1024, 1024, 3), dtype=np.uint8)
+    image[::2, ::2] = 200  # one pixel of four: means of 50
+    small, k = shrink_image(image, 560)
+    assert k == 2 and small.shape == (512, 512, 3) and (small == 50).all()
 
 
 def test_block_mean_averages_what_each_block_holds():
