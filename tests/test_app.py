@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import math
@@ -11,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from altair.utils.schemapi import validate_jsonschema
+from altair.vegalite.v6.schema import load_schema
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -534,3 +537,74 @@ def test_a_layer_switch_traces_no_unit_until_a_channel_is_chosen(monkeypatch):
     assert traced == [(10, first)]
     at.selectbox(key="channel").set_value(at.selectbox(key="channel").options[2]).run()  # a pick traces it
     assert len(traced) == 2 and traced[1][0] == 11
+
+
+def chart_titled(block, title: str) -> dict:
+    """The one picture chart (`charts.image_chart`) of a block with this title, its layout checked as Vega-Lite."""
+    found = [c for c in charts(block) if c["datasets"].get("image", [{}])[0].get("image_title") == title]
+    assert len(found) == 1, [c["datasets"].get("image", [{}])[0].get("image_title") for c in charts(block)]
+    spec = {k: v for k, v in found[0].items() if k != "rows"}
+    validate_jsonschema(spec, load_schema())  # no per-call validation in image_chart: this is where it is checked
+    return found[0]
+
+
+def picture(spec: dict, kind: str = "png") -> np.ndarray:
+    """The picture a chart draws, decoded from its data URL (a PNG, or the JPEG of a photograph)."""
+    (row,) = spec["datasets"]["image"]
+    assert row["url"].startswith(f"data:image/{kind};base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(row["url"].split(",", 1)[1]))))
+
+
+def test_channel_and_receptive_field_pictures_are_block_averaged_inputs_and_say_so(monkeypatch):
+    """An input over `PICTURE_PX` (560 px; 144 here, so a 288² input is enough): the pictures over it are its
+    2×2 block means, the map is upsampled to them, and tooltips and captions give what is drawn; the
+    boxes stay in input pixels, the enlarged patch is cut from the input itself."""
+    from wavevis_app import feature_maps
+
+    monkeypatch.setattr(feature_maps, "PICTURE_PX", 144)
+    side, small = 288, 144
+    at = start(side)
+    layer_picker(at).set_value(10).run()  # pool2: 72×72
+    body = page(at, "Feature maps")
+    channel = at.selectbox(key="channel").value
+    view = chart_titled(body, f"pool2 · channel {channel}")
+    assert picture(view).shape == (72, 72, 3) and view["datasets"]["image"][0]["shown at"] == "72×72"
+    over = chart_titled(body, f"channel {channel} over the input")
+    assert picture(over, "jpeg").shape == (small, small, 3)
+    row = over["datasets"]["image"][0]
+    assert row["map"] == f"72×72 → {small}×{small} (bilinear)"
+    assert row["input"] == f"{side}×{side} px drawn at {small}×{small} (2×2 block means)"
+    # The input under the map: numpy's 2×2 means of the analysed image, blended at 1 − alpha = 0.4.
+    x = wavevis.load_image(sample_image_path(DEFAULT_SAMPLE), size=side)
+    image = np.clip(np.rint((x[0].numpy().transpose(1, 2, 0) * np.array(wavevis.images.IMAGENET_STD)
+                             + np.array(wavevis.images.IMAGENET_MEAN)) * 255), 0, 255)
+    means = np.rint(image.reshape(small, 2, small, 2, 3).mean(axis=(1, 3)))
+    added = picture(over, "jpeg").astype(float) - 0.4 * means  # what the map adds: 0.6 × a colour in [0, 255]
+    assert np.percentile(added, 1) >= -3 and np.percentile(added, 99) <= 0.6 * 255 + 3  # JPEG: a few levels off
+
+    (trace,) = [b for b in body.button if b.label.startswith("Trace channel")]
+    trace.click().run()
+    body = page(at, "Feature maps")
+    field = unit_field(wavevis.build_model("wavevgg", seed=0), x, 10, channel)
+    top, left, bottom, right = field.box
+    heat = chart_titled(body, "|∂ unit / ∂ input|")
+    drawn = picture(heat)
+    assert drawn.shape == (small, small, 3) and heat["datasets"]["image"][0]["input"] == row["input"]
+    red = np.argwhere((drawn == (255, 43, 43)).all(axis=2))
+    # The red box around the 2×2 blocks that hold the field's input pixels.
+    assert (red.min(axis=0).tolist(), (red.max(axis=0) + 1).tolist()) == (
+        [top // 2, left // 2], [-(-bottom // 2), -(-right // 2)])
+    boxed = chart_titled(body, f"receptive field: {bottom - top}×{right - left} px")
+    assert picture(boxed).shape == (small, small, 3)
+    assert boxed["datasets"]["image"][0]["box (top, left, bottom, right)"] == f"({top}, {left}, {bottom}, {right})"
+    zoom = max(1, 240 // max(bottom - top, right - left))
+    patch = chart_titled(body, f"what the unit sees ({bottom - top}×{right - left} px, ×{zoom})")
+    np.testing.assert_array_equal(picture(patch)[::zoom, ::zoom], image[top:bottom, left:right])  # input pixels
+
+    layer_picker(at).set_value(1).run()  # a 288×288 map: its display copy holds 2×2 block means (≤ 256 px)
+    body = page(at, "Feature maps")
+    channel = at.selectbox(key="channel").value
+    name = layer_picker(at).options[1].split(" · ")[1]
+    assert picture(chart_titled(body, f"{name} · channel {channel}")).shape == (144, 144, 3)
+    over = chart_titled(body, f"channel {channel} over the input")["datasets"]["image"][0]
+    assert over["map"] == f"{side}×{side} (kept as 144×144 block means) → {small}×{small} (bilinear)"

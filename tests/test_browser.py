@@ -118,11 +118,17 @@ def test_pages_upload_csv_and_screenshots(browser, server, tmp_path):
         page.wait_for_function("([el, v]) => el.value === v", arg=[picker.element_handle(), numbers[5]])
         wait_until_idle(page)
         body.get_by_text(f"channel {numbers[5]}").first.wait_for()
+        # The pictures' titles come from their data (the spec stays the same from channel to channel):
+        # drawn, and redrawn for the new channel.
+        titles = body.locator(f"{CHART} g.role-title text")
+        titles.filter(has_text=f"channel {numbers[5]} over the input").wait_for()
+        assert any(t.endswith(f" · channel {numbers[5]}") for t in titles.all_text_contents())
         shoot("feature_maps")
         grid_png = Image.open(io.BytesIO(download(page, "Download this grid as PNG")))
         assert grid_png.format == "PNG" and grid_png.size == (8 * 113 - 1, 8 * 113 - 1)  # 64 tiles of 112², 1 px pads
         pick_option(page, body, "Layer (call)", "10 · pool2 ·")
         body.get_by_text("each value covers 4×4 input pixels").wait_for()
+        titles.filter(has_text="pool2 · channel ").wait_for()
 
         body = open_page(page, "Subbands")
         body.get_by_text("LH · vertical edges").wait_for()

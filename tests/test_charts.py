@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 
 import numpy as np
 import pytest
 import torch
+from altair.utils.schemapi import validate_jsonschema
+from altair.vegalite.v6.schema import load_schema
+from PIL import Image
 
 import wavevis
 from wavevis.charts import (
-    DEPTH_METRICS, GRID_DATASETS, TILE_SELECTION, GridTile, colorbar_rows, depth_metrics, depth_rows, depth_spec,
-    grid_spec, image_chart,
+    DEPTH_METRICS, GRID_DATASETS, IMAGE_DATASETS, IMAGE_TITLE, TILE_SELECTION, ColorBar, GridTile, colorbar_rows, depth_metrics,
+    depth_rows, depth_spec, grid_spec, image_chart,
 )
 from wavevis.records import call_name
 
@@ -160,10 +165,78 @@ def test_grid_spec_tiles_click_selection_numbers_and_colour_bar():
     assert [d["channel"] for d in spec["datasets"]["grid_tiles"]] == [80, 3, 11]
 
 
+def valid_vega_lite(spec: dict) -> None:
+    """Raise unless `spec` is valid Vega-Lite: the charts fill cached layouts, so nothing validates them per call."""
+    validate_jsonschema(spec, load_schema())
+
+
+def spec_title() -> dict:
+    """An image chart's title: read by a Vega expression from its picture row."""
+    return {"text": {"expr": f'data("{IMAGE_DATASETS[0]}")[0]["{IMAGE_TITLE}"]'}}
+
+
+def decoded(url: str) -> np.ndarray:
+    """The picture inside a PNG data URL."""
+    assert url.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+
+
 def test_image_chart_keeps_the_aspect_and_has_a_tooltip():
-    spec = image_chart(np.zeros((50, 100, 3), dtype=np.uint8), "input", width=300).to_dict()
+    image = np.random.default_rng(0).integers(0, 256, (50, 100, 3), dtype=np.uint8)
+    spec = image_chart(image, "input", width=300)
+    valid_vega_lite(spec)
     assert spec["width"] == 300 and spec["height"] == 150
-    assert spec["mark"]["type"] == "image" and spec["encoding"]["tooltip"]
+    # The title is the picture row's: a Vega expression reads it (the browser test shows it drawn).
+    assert spec["title"] == spec_title()
+    assert spec["mark"] == {"type": "image", "aspect": False, "width": 300, "height": 150}
+    assert spec["data"] == {"name": IMAGE_DATASETS[0]} and spec["config"]["view"]["strokeWidth"] == 0
+    (row,) = spec["datasets"][IMAGE_DATASETS[0]]
+    np.testing.assert_array_equal(decoded(row["url"]), image)  # lossless, at the picture's own size
+    assert (row["x"], row["y"]) == (150.0, 75.0)  # the picture's centre on a 300×150 plot
+    assert [t["field"] for t in spec["encoding"]["tooltip"]] == ["picture", "size"]
+    assert (row["picture"], row["size"], row[IMAGE_TITLE]) == ("input", "100×50 px", "input")
+    ramp = np.broadcast_to(np.linspace(0, 255, 100).astype(np.uint8)[None, :, None], (50, 100, 3)).copy()
+    photo = image_chart(ramp, "input", width=300, jpeg=True)["datasets"][IMAGE_DATASETS[0]][0]["url"]
+    assert photo.startswith("data:image/jpeg;base64,")
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(photo.split(",", 1)[1]))))
+    assert shown.shape == ramp.shape and np.abs(shown.astype(int) - ramp).max() <= 4  # lossy, close on smooth pictures
+
+
+def test_image_chart_with_a_colour_bar_and_tooltip_values_fills_a_shared_layout():
+    image = np.zeros((40, 40, 3), dtype=np.uint8)
+    tips = {"channel": 7, "box (top, left, bottom, right)": "(1, 2, 3, 4)"}
+    spec = image_chart(image, "conv1 · channel 7", width=250, colorbar=ColorBar("magma", -2.0, 5.0, "value"),
+                       tooltip=tips)
+    valid_vega_lite(spec)
+    picture, bar = spec["hconcat"]
+    assert picture["title"] == spec_title() and picture["width"] == picture["height"] == 250
+    assert [(t["field"], t["title"]) for t in picture["encoding"]["tooltip"]] == [(k, k) for k in tips]
+    (row,) = spec["datasets"][IMAGE_DATASETS[0]]
+    assert {k: row[k] for k in tips} == tips and row[IMAGE_TITLE] == "conv1 · channel 7"
+    assert bar["data"] == {"name": IMAGE_DATASETS[1]} and bar["height"] == 250  # as tall as the picture (≤ 320)
+    assert bar["encoding"]["y"]["title"] == "value" and bar["encoding"]["tooltip"][0]["title"] == "value"
+    rows = spec["datasets"][IMAGE_DATASETS[1]]
+    assert len(rows) == 64 and rows[0]["lo"] == -2.0 and math.isclose(rows[-1]["hi"], 5.0)
+    assert rows[0]["color"] == "#000004" and rows[-1]["color"] == "#fcfdbf"  # magma's ends, bottom to top
+    # Another title, colour range and picture: the same spec but for its data (Streamlit then updates the drawn
+    # chart's data in place), and the first spec's data untouched.
+    other = image_chart(np.full((40, 40, 3), 9, dtype=np.uint8), "conv1 · channel 8", width=250,
+                        colorbar=ColorBar("magma", 0.0, 1.0, "value"), tooltip={**tips, "channel": 8})
+    valid_vega_lite(other)
+    assert other["datasets"][IMAGE_DATASETS[0]][0][IMAGE_TITLE] == "conv1 · channel 8"
+    assert row[IMAGE_TITLE] == "conv1 · channel 7"
+    assert other["datasets"][IMAGE_DATASETS[1]][0]["lo"] == 0.0 and rows[0]["lo"] == -2.0
+    assert other["datasets"][IMAGE_DATASETS[0]][0]["channel"] == 8 and row["channel"] == 7
+    assert {k: v for k, v in other.items() if k != "datasets"} == {k: v for k, v in spec.items() if k != "datasets"}
+    tall = image_chart(np.zeros((200, 50, 3), dtype=np.uint8), "tall", width=100, colorbar=ColorBar("gray", 0, 1, "v"))
+    valid_vega_lite(tall)
+    assert tall["hconcat"][0]["height"] == 400 and tall["hconcat"][1]["height"] == 320  # the bar at most 320 px
+
+
+def test_grid_spec_is_valid_vega_lite():
+    picture = np.zeros((21, 41, 3), dtype=np.uint8)
+    valid_vega_lite(grid_spec(picture, [GridTile(1, 0.0, 1.0, 0.5)], columns=2, tile=(10, 20), pad=1, width=82,
+                              colorbar=colorbar_rows("viridis", 0.0, 1.0), colorbar_title="value", selected=1))
 
 
 def test_depth_spec_layout_is_shared_and_its_rows_are_its_own(stats):

@@ -53,3 +53,14 @@ def test_one_copy_per_recorded_call_and_inplace_relu_leaves_the_conv_copy_alone(
     conv = report.find("conv1_1")
     assert copies[conv.index].lo.min() < 0  # the conv's own output, not the ReLU that overwrote it in place
     assert copies.nbytes == sum(c.nbytes for c in copies.maps)
+
+
+@pytest.mark.parametrize("shape, max_side, factor", [((4, 40, 40), 128, 1), ((3, 256, 200), 128, 2), ((2, 50, 31), 16, 4)])
+def test_values_averaged_to_tile_size_are_block_means_of_the_decoded_copy(shape, max_side, factor):
+    y = torch.randn(*shape, generator=torch.Generator().manual_seed(2))
+    copy = DisplayMap.of(y, 256)
+    picked = [shape[0] - 1, 0]
+    small = copy.values(picked, max_side=max_side)
+    ref = block_means(copy.values(picked).astype(np.float64), factor)  # numpy, from the full decoded copy
+    assert small.dtype == np.float32 and small.shape == ref.shape and max(small.shape[1:]) <= max_side
+    np.testing.assert_allclose(small, ref, rtol=1e-5, atol=1e-5)

@@ -14,8 +14,8 @@ from PIL import Image
 import wavevis
 from wavevis.pooling import create_pool, wavelet_pool_subbands
 from wavevis.render import (
-    SORTS, channel_order, colorize, colormap_colors, draw_box, feature_grid, feature_tiles, grid_layout, overlay,
-    png_bytes, reconstructions, stats_order, upsample,
+    SORTS, block_mean, channel_order, colorize, colormap_colors, draw_box, feature_grid, feature_tiles, grid_layout,
+    overlay, png_bytes, reconstructions, shrink_image, stats_order, upsample,
 )
 from wavevis.stats import map_stats
 from wavevis.wavelets import Subbands, dwt2
@@ -320,6 +320,43 @@ def test_upsample_is_bilinear_and_overlay_blends():
     assert (overlay(image, np.zeros((2, 2)), alpha=0.0) == image).all()
     with pytest.raises(ValueError, match="alpha"):
         overlay(image, np.zeros((2, 2)), alpha=2.0)
+
+
+def border_block_means(values: np.ndarray, factor: int) -> np.ndarray:
+    """Means of factor×factor blocks by loops; blocks cut by the right/bottom border over what they hold."""
+    h, w = values.shape[:2]
+    rows, cols = -(-h // factor), -(-w // factor)
+    return np.array([[values[r * factor:(r + 1) * factor, c * factor:(c + 1) * factor].reshape(-1, *values.shape[2:])
+                      .astype(np.float64).mean(axis=0) for c in range(cols)] for r in range(rows)])
+
+
+@pytest.mark.parametrize("shape, max_side, factor", [((8, 6, 3), 8, 1), ((8, 6, 3), 4, 2), ((7, 11, 3), 4, 3),
+                                                     ((40, 30, 3), 14, 3)])
+def test_shrink_image_is_rounded_block_means(shape, max_side, factor):
+    image = np.random.default_rng(4).integers(0, 256, shape, dtype=np.uint8)
+    small, k = shrink_image(image, max_side)
+    assert k == factor and max(small.shape[:2]) <= max_side and small.dtype == np.uint8
+    if factor == 1:
+        assert small is image
+        return
+    ref = border_block_means(image, factor)
+    assert small.shape == ref.shape
+    assert np.abs(small - ref).max() <= 0.5 + 1e-9  # each pixel its block's mean, rounded
+
+
+def test_a_1024_picture_drawn_at_most_560_px_is_its_2x2_means():
+    image = np.zeros((1024, 1024, 3), dtype=np.uint8)
+    image[::2, ::2] = 200  # one pixel of four: means of 50
+    small, k = shrink_image(image, 560)
+    assert k == 2 and small.shape == (512, 512, 3) and (small == 50).all()
+
+
+def test_block_mean_averages_what_each_block_holds():
+    values = np.random.default_rng(5).standard_normal((7, 10)).astype(np.float32)
+    np.testing.assert_allclose(block_mean(values, 3), border_block_means(values, 3), rtol=1e-5, atol=1e-6)
+    # Hand-worked: a 3×3 ramp by 2 → blocks {0,1,3,4}, {2,5}, {6,7}, {8}.
+    np.testing.assert_allclose(block_mean(np.arange(9.0).reshape(3, 3), 2), [[2.0, 3.5], [6.5, 8.0]])
+    np.testing.assert_array_equal(block_mean(values, 1), values)
 
 
 def test_draw_box_outlines_exactly_the_box():

@@ -46,12 +46,26 @@ class DisplayMap:
         """Bytes held (codes and ranges)."""
         return self.codes.nbytes + self.lo.nbytes + self.hi.nbytes
 
-    def values(self, channels: list[int] | None = None) -> np.ndarray:
-        """The stored maps as float32 (n, h, w): every channel, or those picked, in that order."""
+    def values(self, channels: list[int] | None = None, max_side: int | None = None) -> np.ndarray:
+        """The stored maps as float32 (n, h, w): every channel, or those picked, in that order.
+
+        With `max_side`, maps larger than that are block-averaged by an integer factor to at most
+        `max_side` px per side (borders that fill no block dropped), as a feature grid's tiles are
+        (`render.grid_picture`): the codes are summed over each block before they are decoded (the
+        decoding is linear), so only the small maps are ever made in float.
+        """
         pick = slice(None) if channels is None else list(channels)
-        codes = self.codes[pick].astype(np.float32)
+        codes = self.codes[pick]
+        factor = 1 if max_side is None else max(1, -(-max(codes.shape[1:]) // max_side))
+        if factor > 1:  # k² strided adds of 8-bit codes: ~20× faster than a float reduction over the blocks
+            h, w = codes.shape[1] // factor * factor, codes.shape[2] // factor * factor
+            total = np.zeros((codes.shape[0], h // factor, w // factor), np.uint16 if factor <= 16 else np.uint32)
+            for i in range(factor):
+                for j in range(factor):
+                    total += codes[:, i:h:factor, j:w:factor]
+            codes = total
         lo, hi = self.lo[pick], self.hi[pick]
-        return lo[:, None, None] + codes * ((hi - lo) / 255.0)[:, None, None]
+        return lo[:, None, None] + codes.astype(np.float32) * ((hi - lo) / (255.0 * factor * factor))[:, None, None]
 
     @classmethod
     def of(cls, y: torch.Tensor, max_side: int = DISPLAY_SIDE) -> DisplayMap:

