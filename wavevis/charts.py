@@ -8,14 +8,16 @@ import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
-import altair as alt
 import numpy as np
 from PIL import Image
 
 from .records import LayerStats, call_name
 from .render import colormap_colors, png_bytes
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = [
     "DEPTH_METRICS",
@@ -126,8 +128,10 @@ def depth_rows(series: Mapping[str, Sequence[LayerStats]], metrics: Sequence[Met
     return out
 
 
-# The Vega-Lite version the hand-built specs follow (Altair's, which Streamlit's frontend draws).
-VEGA_LITE_SCHEMA = alt.SCHEMA_URL
+# The Vega-Lite version the hand-built specs follow (Altair's, which Streamlit's frontend draws; a test
+# checks they agree). altair itself is imported where a layout is built, not with this module: the
+# first page's chart is hand-built, and the app's start need not pay ~0.35 s for the import.
+VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"
 
 
 def _x_axis(names: Mapping[int, str]) -> dict:
@@ -282,6 +286,8 @@ def colorbar_rows(cmap: str, vmin: float, vmax: float, stops: int = 64) -> list[
 
 def _colorbar(data: alt.Data | alt.NamedData, title: str, height: int) -> alt.Chart:
     """A vertical colour bar over colour-bar rows (`colorbar_rows`): the y axis spans the rows' values."""
+    import altair as alt
+
     return alt.Chart(data).mark_rect().encode(
         y=alt.Y("lo:Q", title=title, scale=alt.Scale(nice=False, zero=False), axis=alt.Axis(orient="right", format=".4~g")),
         y2="hi:Q",
@@ -305,6 +311,8 @@ class ColorBar:
 @lru_cache(maxsize=64)
 def _grid_template(width: int, height: int, bar_title: str, bar_height: int) -> str:
     """The grid chart's Vega-Lite spec without its data (named datasets), as JSON: built by Altair once per layout."""
+    import altair as alt
+
     x = alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, width], range=[0, width], nice=False, zero=False))
     y = alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[0, height], range=[0, height], nice=False, zero=False))
     image = alt.Chart(alt.NamedData(GRID_DATASETS[0])).mark_image(width=width, height=height, aspect=False).encode(
@@ -383,6 +391,8 @@ def grid_spec(
 def _image_template(width: int, height: int, fields: tuple[str, ...], bar_title: str | None, bar_height: int) -> str:
     """An image chart's Vega-Lite spec without its data (named datasets), as JSON: built by Altair once per
     size, tooltip fields and colour-bar title. Its title is read from the picture's row (`IMAGE_TITLE`)."""
+    import altair as alt
+
     x = alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, width], range=[0, width], nice=False))
     y = alt.Y("y:Q", axis=None, scale=alt.Scale(domain=[0, height], range=[0, height], nice=False))
     title = alt.Title(alt.expr(f"data({json.dumps(IMAGE_DATASETS[0])})[0][{json.dumps(IMAGE_TITLE)}]"))
