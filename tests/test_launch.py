@@ -197,30 +197,3 @@ def test_the_app_asks_openmp_for_sleeping_threads_before_torch_loads():
                                        text=True, check=True).stdout.strip()
     assert run({}) == "PASSIVE"
     assert run({"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
-
-
-@pytest.mark.parametrize("delay_s", [0.3, 1.0])
-def test_ctrl_c_before_the_server_is_up_ends_the_launcher(delay_s):
-    """Ctrl-C while the launcher starts (Streamlit's own handler not yet installed, the warm-up running)
-    ends it at once with one line and no traceback; Streamlit's start-up would otherwise swallow it."""
-    import signal
-    import subprocess
-    import time
-    from pathlib import Path
-
-    from browser_support import free_port
-
-    process = subprocess.Popen(
-        [sys.executable, "-m", "wavevis_app", "--server.headless", "true", "--server.port", str(free_port()),
-         "--browser.gatherUsageStats", "false"],
-        cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    time.sleep(delay_s)
-    process.send_signal(signal.SIGINT)
-    try:
-        out, _ = process.communicate(timeout=30)
-    finally:
-        process.kill()
-    text = out.decode()
-    assert process.returncode in (0, 130), text  # 0: Streamlit's own handler stopped it, as it should
-    assert "Traceback" not in text and "KeyboardInterrupt" not in text
-    assert text.rstrip().endswith("Stopping...")

@@ -8,26 +8,14 @@ the app's imports start in the background while the server starts and the browse
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
-def _exit_before_serving(signum: int, frame: object) -> None:
-    """Ctrl-C before the server is up: nothing is computed or written yet, so end now. (Streamlit installs
-    its own handler once the server runs; before that asyncio's would cancel its start-up task, which
-    Streamlit swallows: the server came up anyway, and the warm-up thread widens that window.)"""
-    os.write(2, b"Stopping...\n")
-    os._exit(130)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # keep a parent's SIG_IGN or own handler
-        signal.signal(signal.SIGINT, _exit_before_serving)
     # Streamlit's own imports (the server's included) first: the warm-up thread starts after them.
     import streamlit.web.server  # noqa: F401
     from streamlit.web import bootstrap, cli  # noqa: F401
