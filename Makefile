@@ -20,7 +20,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 run:
 	@test -f $(STAMP) || echo "make run: first run, installing the pinned requirements into $(VENV) (see README: time and disk)"
 	@$(MAKE) --no-print-directory $(STAMP) PIP_QUIET=
-	$(VENV)/bin/python -m wavevis_app$(if $(strip $(ARGS)), -- $(ARGS))
+	$(VENV)/bin/python -m streamlit run app.py$(if $(strip $(ARGS)), -- $(ARGS))
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -m "not slow"

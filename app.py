@@ -13,9 +13,6 @@ from typing import Callable
 
 import streamlit as st
 
-from wavevis_app import warm
-
-warm.wait()  # the launcher's warm-up thread (python -m wavevis_app) has done these imports by then
 from wavevis_app.analysis import Analysis, run_analysis
 from wavevis_app.checks import show_checks
 from wavevis_app.compare import show_compare

@@ -66,20 +66,18 @@ def _healthy(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def streamlit_server(log_path: Path, *args: str, timeout: float = 60.0, launcher: bool = True) -> Iterator[str]:
-    """Run the app (`python -m wavevis_app`, as `make run` does) on a free loopback port; yield its base URL; always stop it.
+def streamlit_server(log_path: Path, *args: str, timeout: float = 60.0) -> Iterator[str]:
+    """Run `streamlit run app.py` on a free loopback port; yield its base URL; always stop it.
 
     Args:
         log_path: file that receives the server's stdout and stderr (quoted when start-up fails).
         args: extra arguments after `--` for app.py (e.g. "--model", "file.py:Net").
         timeout: seconds to wait for /_stcore/health.
-        launcher: start it as `make run` does (`python -m wavevis_app`: a warm start); False for a plain
-            `streamlit run app.py`.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
-        *([sys.executable, "-m", "wavevis_app"] if launcher else [sys.executable, "-m", "streamlit", "run", "app.py"]),
+        sys.executable, "-m", "streamlit", "run", "app.py",
         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]

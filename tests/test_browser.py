@@ -351,11 +351,10 @@ class Tiny(nn.Module):
 
 @pytest.mark.slow
 def test_issue14_model_file_only_with_allow_code(browser, tmp_path):
-    """Point 9: the sidebar takes a model file only when the server was started with --allow-code, and says so.
-    The first server is a plain `streamlit run app.py` (no launcher, no warm start): that works too."""
+    """Point 9: the sidebar takes a model file only when the server was started with --allow-code, and says so."""
     model_file = tmp_path / "tiny.py"
     model_file.write_text(TINY_MODEL)
-    with streamlit_server(tmp_path / "plain.log", launcher=False) as url:
+    with streamlit_server(tmp_path / "plain.log") as url:
         page = new_page(browser, width=1440, height=900)
         try:
             open_app(page, url)

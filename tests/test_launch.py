@@ -106,7 +106,7 @@ def test_allow_code_is_off_unless_asked_for():
 
 
 def test_make_run_passes_its_args_to_the_app():
-    """`make run ARGS="…"` ends in `python -m wavevis_app -- …` (a dry run: nothing is installed or started)."""
+    """`make run ARGS="…"` ends in `streamlit run app.py -- …` (a dry run: nothing is installed or started)."""
     import shutil
     import subprocess
     from pathlib import Path
@@ -115,74 +115,15 @@ def test_make_run_passes_its_args_to_the_app():
         pytest.skip("make is not installed")
     root = Path(__file__).resolve().parent.parent
 
-    def launch_line(*args: str) -> str:
+    def streamlit_line(*args: str) -> str:
         out = subprocess.run(["make", "-n", "-s", "-C", str(root), "run", *args], capture_output=True, text=True,
                              check=True).stdout
-        (line,) = [l for l in out.splitlines() if "-m wavevis_app" in l]
+        (line,) = [l for l in out.splitlines() if "streamlit run" in l]
         return line
 
-    assert launch_line('ARGS=--model net.py:Net --weights w.pt --allow-code').endswith(
-        "-m wavevis_app -- --model net.py:Net --weights w.pt --allow-code")
-    assert launch_line().endswith("-m wavevis_app")
-
-
-@pytest.mark.parametrize("argv, warm_passes", [
-    ([], True),
-    (["--server.port", "8502"], True),
-    (["--server.port", "8502", "--", "--allow-code"], True),
-    (["--", "--model", "net.py:Net", "--allow-code"], False),  # a launch model: the demo's passes would be wasted
-    (["--", "--weights=w.pt"], False),
-])
-def test_launcher_is_streamlit_run_app_py_with_a_warm_start(monkeypatch, argv, warm_passes):
-    """`python -m wavevis_app ARGS` hands `run <repo>/app.py ARGS` to Streamlit's own command line, after
-    starting the warm-up (without the demo's forward passes when a launch model or checkpoint is given)."""
-    from pathlib import Path
-
-    import streamlit.web.cli
-
-    from wavevis_app import __main__ as launcher, warm
-
-    seen: dict[str, object] = {}
-    monkeypatch.setattr(warm, "start", lambda app, *, first_passes: seen.update(app=app, passes=first_passes))
-    monkeypatch.setattr(streamlit.web.cli, "main", lambda args, prog_name: seen.update(args=args) or 0)
-    monkeypatch.setattr(sys, "argv", ["wavevis_app"])
-    assert launcher.main(argv) == 0
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    assert seen == {"app": app, "passes": warm_passes, "args": ["run", str(app), *argv]}
-
-
-def test_warm_wait_without_start_returns_and_waits_for_a_started_thread(monkeypatch, tmp_path):
-    """No launcher: wait() returns at once. With one: wait() returns only once the thread is done, and a
-    failing warm-up (here an app file that raises) stays silent: the session's own run reports problems."""
-    import threading
-
-    from wavevis_app import warm
-
-    monkeypatch.setattr(warm, "_thread", None)
-    warm.wait()  # nothing started: returns
-    gate = threading.Event()
-    ran: list[str] = []
-    app, mark = tmp_path / "app.py", tmp_path / "imported"
-    app.write_text(f"open({str(mark)!r}, 'w').close()\n")  # stands for app.py's imports
-
-    def slow_first_passes() -> None:
-        gate.wait(5)
-        ran.append("passes" if mark.exists() else "passes before the imports")
-
-    monkeypatch.setattr(warm, "_first_passes", slow_first_passes)
-    warm.start(app)
-    waiter = threading.Thread(target=warm.wait)
-    waiter.start()
-    waiter.join(0.2)
-    assert waiter.is_alive()  # still warming: the script would wait here
-    gate.set()
-    waiter.join(5)
-    assert not waiter.is_alive() and ran == ["passes"]
-
-    monkeypatch.setattr(warm, "_thread", None)
-    app.write_text("raise RuntimeError('broken app file')\n")
-    warm.start(app)
-    warm.wait()  # the error stays in the thread; nothing raised here
+    assert streamlit_line('ARGS=--model net.py:Net --weights w.pt --allow-code').endswith(
+        "-m streamlit run app.py -- --model net.py:Net --weights w.pt --allow-code")
+    assert streamlit_line().endswith("-m streamlit run app.py")
 
 
 def test_the_app_asks_openmp_for_sleeping_threads_before_torch_loads():

@@ -23,10 +23,8 @@ from .analysis import ImageChoice
 from .demo_choice import DEMO, RANDOM, SOURCES, UPLOAD, default_source, demo_mismatch, demo_model
 from .launch import LaunchOptions
 
-__all__ = ["CUSTOM_MODEL", "DEFAULT_SIZE", "SIDEBAR_LABELS", "fix_words", "image_controls", "load_report_panel", "model_controls",
+__all__ = ["CUSTOM_MODEL", "SIDEBAR_LABELS", "fix_words", "image_controls", "load_report_panel", "model_controls",
            "upload_sha"]
-
-DEFAULT_SIZE = 224  # the sidebar's Size at start: the first page's analysis is at DEFAULT_SIZE²
 
 DEFAULTS = ModelConfig()  # what the controls show before the user picks anything
 CUSTOM_MODEL = "Model file…"  # the model menu's entry for a file chosen here (only with --allow-code)
@@ -188,7 +186,7 @@ def image_controls() -> ImageChoice:
                           key="sample", format_func=lambda n: f"{n} — {SAMPLE_IMAGES[n]}",
                           disabled=upload is not None)
     size = int(sb.number_input("Size (px; 0 keeps the image's own size)", min_value=0,
-                               max_value=MAX_INPUT_SIDE, value=DEFAULT_SIZE, step=32, key="size",
+                               max_value=MAX_INPUT_SIDE, value=224, step=32, key="size",
                                help=f"Images are first downscaled to at most {MAX_INPUT_SIDE} px per side."))
     keep_aspect = sb.checkbox("Keep aspect ratio (short side = Size)", key="keep_aspect",
                               help="Off: the image is squashed to Size × Size. The caption above the pages "
