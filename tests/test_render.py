@@ -377,3 +377,13 @@ def test_grid_picture_is_the_grid_with_its_ranges_and_layout():
     assert picture.tile == (6, 7) and picture.columns == 2 and picture.pad == 2
     np.testing.assert_allclose(picture.lo, maps[[4, 1, 3]].amin(dim=(1, 2)).numpy())
     np.testing.assert_allclose(picture.hi, maps[[4, 1, 3]].amax(dim=(1, 2)).numpy())
+
+
+@pytest.mark.parametrize("size, max_side, expected", [
+    ((224, 224), 256, 1), ((256, 256), 256, 1), ((257, 10), 256, 2), ((1024, 1024), 128, 8), ((1031, 5), 128, 9),
+    ((0, 0), 128, 1),
+])
+def test_fit_factor_is_the_smallest_block_side_that_fits(size, max_side, expected):
+    from wavevis.render import fit_factor
+
+    assert fit_factor(size, max_side) == expected

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from .capture import _targets, model_lock
 from .errors import AnalysisError, one_line
+from .render import fit_factor
 from .stats import as_chw
 
 __all__ = ["DISPLAY_SIDE", "DisplayMap", "DisplayMaps", "display_maps"]
@@ -56,7 +57,7 @@ class DisplayMap:
         """
         pick = slice(None) if channels is None else list(channels)
         codes = self.codes[pick]
-        factor = 1 if max_side is None else max(1, -(-max(codes.shape[1:]) // max_side))
+        factor = 1 if max_side is None else fit_factor(codes.shape[1:], max_side)
         if factor > 1:  # k² strided adds of 8-bit codes: ~20× faster than a float reduction over the blocks
             h, w = codes.shape[1] // factor * factor, codes.shape[2] // factor * factor
             total = np.zeros((codes.shape[0], h // factor, w // factor), np.uint16 if factor <= 16 else np.uint32)
@@ -72,7 +73,7 @@ class DisplayMap:
         """The display copy of one image's output `y` (any shape `stats.as_chw` takes)."""
         chw = as_chw(y.detach()).float()
         c, h, w = chw.shape
-        factor = max(1, -(-max(h, w) // max_side))
+        factor = fit_factor((h, w), max_side)
         small = F.avg_pool2d(chw[None], factor)[0] if factor > 1 else chw  # borders that fill no block are dropped
         flat = small.reshape(c, -1)
         if flat.shape[1]:

@@ -26,6 +26,7 @@ __all__ = [
     "draw_box",
     "feature_grid",
     "feature_tiles",
+    "fit_factor",
     "GridPicture",
     "grid_picture",
     "grid_layout",
@@ -143,6 +144,11 @@ def _numpy(maps: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(maps, dtype=np.float32)
 
 
+def fit_factor(size: Sequence[int], max_side: int) -> int:
+    """The smallest integer block side k ≥ 1 with which every side in `size` fits `max_side`: ⌈max(size) / max_side⌉."""
+    return max(1, -(-max(size, default=0) // max_side))
+
+
 def _shrink(arr: np.ndarray, factor: int) -> np.ndarray:
     """Block-average (C, H, W) by an integer factor (the display shows means, never skips values)."""
     if factor <= 1:
@@ -187,7 +193,7 @@ def _tile_indices(
     if arr.ndim != 3:
         raise ValueError(f"expected (C, H, W) maps, got shape {arr.shape}")
     picked = arr if channels is None else arr[list(channels)]
-    picked = _shrink(picked, int(np.ceil(max(picked.shape[1:]) / max_tile)))
+    picked = _shrink(picked, fit_factor(picked.shape[1:], max_tile))
     lo, hi = tile_ranges(picked, scale, center)
     span = hi - lo
     safe = np.where(span > 0, span, 1.0)
@@ -343,7 +349,7 @@ def shrink_image(image: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
     Returns:
         (the picture, k): the picture itself (no copy) and 1 when it already fits.
     """
-    factor = max(1, -(-max(image.shape[:2]) // max_side))
+    factor = fit_factor(image.shape[:2], max_side)
     if factor == 1:
         return image, 1
     return np.rint(block_mean(image, factor)).astype(np.uint8), factor
