@@ -2,9 +2,8 @@
 
 Medians of interleaved rounds at 224² (batch 1, 2 threads) on the built-in wavevgg, each variant as
 a ratio of plain `analyze` measured in the same rounds: spectra off (must be 1.00: the recorder is
-not even created), spectra on, and — the floor any exact spectrum pays — the bare float32 rfft2 of
-every recorded map (maps captured beforehand, the same ~1 MB channel chunks and the one thread
-that wavevis/spectrum.py uses), then the same FFTs with every thread (chunked, and one call per
+not even created), spectra on, and the bare float32 rfft2 of every recorded map (maps captured
+beforehand, the same ~1 MB channel chunks and the one thread that wavevis/spectrum.py uses), then the same FFTs with every thread (chunked, and one call per
 map): the floor of any exact spectrum of every map on this machine.
 
     python benchmarks/bench_spectrum.py [--repeats 11] [--size 224] [--pool wave-ll]
@@ -71,7 +70,7 @@ def main() -> None:
     }
     kept = wavevis.analyze(model, x, keep_maps=True)
     maps = [r.maps[0] for r in kept.records if r.maps is not None and r.maps.dim() == 4]
-    fns["bare rfft2 of every map (floor)"] = lambda: _bare_ffts(maps)
+    fns["bare rfft2, 1 thread (as the recorder)"] = lambda: _bare_ffts(maps)
     # What no exact spectrum can beat on this machine: every map's FFT with every core.
     fns[f"bare rfft2, {args.threads} threads"] = lambda: _bare_ffts(maps, args.threads)
     fns[f"bare rfft2, {args.threads} threads, one call per map"] = lambda: [torch.fft.rfft2(y) for y in maps]
@@ -85,7 +84,7 @@ def main() -> None:
     added = medians["analyze, spectra"] / base - 1
     fastest = min(medians[k] for k in medians if k.startswith("bare rfft2"))
     print(f"\nspectra add {added:+.1%} to analyze (budget +10%); the bare FFTs alone are "
-          f"{medians['bare rfft2 of every map (floor)'] / base:.1%} of analyze on one thread, "
+          f"{medians['bare rfft2, 1 thread (as the recorder)'] / base:.1%} of analyze on one thread, "
           f"{fastest / base:.1%} at their fastest here (the floor of any exact spectrum of every map)")
 
 
