@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .capture import _targets, model_lock
+from .capture import model_lock, recorded_modules
 from .errors import AnalysisError, one_line
 from .render import fit_factor
+from .sites import find_pools
 from .stats import as_chw
+from .structure import output_maps
 
 __all__ = ["DISPLAY_SIDE", "DisplayMap", "DisplayMaps", "display_maps"]
 
@@ -112,19 +115,22 @@ class DisplayMaps:
         return len(self.maps)
 
 
-def display_maps(model: nn.Module, x: torch.Tensor, *, image: int = 0, max_side: int = DISPLAY_SIDE) -> DisplayMaps:
+def display_maps(model: nn.Module, x: torch.Tensor, *, image: int = 0, max_side: int = DISPLAY_SIDE,
+                 pools: Sequence[str] | None = None) -> DisplayMaps:
     """Run the model once and keep a compact display copy of every recorded call's output.
 
     The calls are the ones `analyze` records (every conv, activation and pooling call, in forward
-    order), so `display_maps(model, x)[i]` belongs to `report.calls[i]`. Each output is reduced
-    in its forward hook, so memory stays near a plain forward pass plus the copies: at most
-    C·max_side² bytes per call.
+    order; wavelet pools found by probing and their tuple outputs included, hooked through
+    `capture.recorded_modules` and read through `structure.output_maps` as `capture` does), so
+    `display_maps(model, x)[i]` belongs to `report.calls[i]`. Each output is reduced in its forward
+    hook, so memory stays near a plain forward pass plus the copies: at most C·max_side² bytes per call.
 
     Args:
         model: the model (eval mode).
         x: the input batch.
         image: which image of the batch.
         max_side: longest side of a stored map (`DISPLAY_SIDE`).
+        pools: names of layers to treat as wavelet pools (`--pool-layer`), as given to `analyze`.
 
     Raises:
         AnalysisError: the forward pass failed.
@@ -132,17 +138,21 @@ def display_maps(model: nn.Module, x: torch.Tensor, *, image: int = 0, max_side:
     copies: list[DisplayMap] = []
 
     def hook(module: nn.Module, inputs: tuple, output: object) -> None:
-        # The calls `capture` records: a tensor output with a batch and at least one value.
-        if isinstance(output, torch.Tensor) and output.dim() >= 2 and output.numel() > 0:
-            copies.append(DisplayMap.of(output[0], max_side))  # reduced now: an in-place ReLU comes next
+        # The calls `capture` records: maps with a batch and at least one value.
+        maps = output_maps(output)
+        if maps is not None and maps.dim() >= 2 and maps.numel() > 0:
+            copies.append(DisplayMap.of(maps[0], max_side))  # reduced now: an in-place ReLU comes next
 
     handles = []
+    one = x[image : image + 1]
     with model_lock(model):
         try:
-            for _, module, _ in _targets(model):
+            for _, module in recorded_modules(model, find_pools(model, one, pools=pools)):
                 handles.append(module.register_forward_hook(hook))
             with torch.no_grad():
-                model(x[image : image + 1])
+                model(one)
+        except AnalysisError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a user's model may raise anything
             raise AnalysisError(f"the forward pass for the display maps failed: {one_line(exc)}") from None
         finally:

@@ -147,10 +147,12 @@ DISPLAY_ANALYSES = 2
 
 
 @st.cache_resource(max_entries=DISPLAY_ANALYSES, show_spinner=False)
-def cached_display(model_key: str, image_key: str, _model: torch.nn.Module, _x: torch.Tensor) -> DisplayMaps:
+def cached_display(model_key: str, image_key: str, _model: torch.nn.Module, _x: torch.Tensor,
+                   pools: tuple[str, ...] = ()) -> DisplayMaps:
     """Compact display copies of every call's maps (`wavevis.display`), made by one forward pass on the
-    first visit of the Feature maps page: after that a layer switch draws from memory at any image size."""
-    return display_maps(_model, _x)
+    first visit of the Feature maps page: after that a layer switch draws from memory at any image size.
+    `pools`: the `--pool-layer` names the analysis used, so the copies match its calls one to one."""
+    return display_maps(_model, _x, pools=list(pools) or None)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

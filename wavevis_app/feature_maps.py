@@ -83,7 +83,8 @@ def show_feature_maps(analysis: Analysis) -> None:
         st.info("This call's output has no spatial extent (1×1): see the table for its values.")
         return
     with st.spinner("Keeping compact copies of every layer's maps (once per image)…"):
-        copy = cached_display(analysis.model_key, analysis.image_key, analysis.model, analysis.x)[index]
+        copy = cached_display(analysis.model_key, analysis.image_key, analysis.model, analysis.x,
+                              analysis.pools)[index]
     stats = report.records[index].stats[0]
     order = stats_order(stats, sort, top_k or None)
     signature = channel_signature(analysis, index, sort, top_k)
