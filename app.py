@@ -58,7 +58,7 @@ def page_body(show: Callable[[Analysis], None], analysis: Analysis | None) -> Ca
 
 
 def main() -> None:
-    st.set_page_config(page_title="wavevis", page_icon="〰", layout="wide")
+    st.set_page_config(page_title="wavevis", page_icon=":material/waves:", layout="wide")
     st.title("wavevis — where does the detail go?")
     launch = launch_options()
     choice, weights = model_controls(launch)

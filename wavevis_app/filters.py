@@ -12,6 +12,7 @@ from wavevis.export import rows_to_csv
 from wavevis.kernel_images import KERNEL_VIEWS, kernel_grid, kernel_views
 from wavevis.weights import ANY_INIT, NEAR_ZERO_RATIO, WEIGHT_COLUMNS, LayerWeights, filter_norms
 
+from .alerts import show_alert
 from .analysis import Analysis
 from .compute import cached_weights
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["expected_init", "layer_chart", "norm_chart", "show_filters", "weight_table"]
 
 PERSIST = "session"  # page widgets keep their picks while another page is shown
-SEVERITY_BOX = {"problem": st.error, "warning": st.warning, "info": st.info}
 # Row colours of flagged layers in the table (light, so the numbers stay readable).
 ROW_COLOURS = {"problem": "#fbd5d5", "warning": "#fdf0c4"}
 STATUS_COLOURS = {"problem": "#d62728", "warning": "#e6a700", "ok": "#1f77b4"}
@@ -83,7 +83,7 @@ def show_flags(rows: list[LayerWeights], init: str | None) -> None:
         for r in flagged:
             for flag in r.flags:
                 if flag.severity != "info":
-                    SEVERITY_BOX[flag.severity](f"**{r.layer}** ({r.shape}) — {flag.text}")
+                    show_alert(flag.severity, f"**{r.layer}** ({r.shape}) — {flag.text}")
     else:
         st.success(f"No layer looks broken: {len(rows)} conv/linear layers, no NaN/Inf, no all-zero or dead layer, "
                    "wavelet filters intact.")
@@ -199,7 +199,7 @@ def show_kernels(analysis: Analysis, rows: list[LayerWeights]) -> None:
                                  f"0 … +{grid.vmax:.3g} (bar below the tiles)")
     for flag in row.flags:
         if flag.severity != "info":
-            SEVERITY_BOX[flag.severity](f"**{row.layer}** — {flag.text}")
+            show_alert(flag.severity, f"**{row.layer}** — {flag.text}")
     bias = getattr(module, "bias", None)
     bias_values = bias.detach().double().cpu().numpy() if bias is not None else None
     flat = weight.double().reshape(weight.shape[0], -1).numpy()

@@ -12,12 +12,12 @@ from wavevis.export import CHANNEL_COLUMNS, LAYER_COLUMNS, rows_to_csv
 from wavevis.findings import diagnose
 from wavevis.records import LayerStats
 
+from .alerts import show_alert
 from .analysis import Analysis, pool_checks
 from .sidebar import fix_words
 
 __all__ = ["missing_panels", "show_depth_chart", "show_findings", "show_overview"]
 
-SEVERITY_BOX = {"problem": st.error, "warning": st.warning, "info": st.info}
 
 
 def show_overview(analysis: Analysis) -> None:
@@ -77,7 +77,7 @@ def show_findings(analysis: Analysis) -> None:
             return
         shown = [f for i, f in enumerate(findings) if i == 0 or f.severity != "info"]
         for finding in shown:
-            SEVERITY_BOX[finding.severity](f"**{finding.title}** — {finding.worded(fix_words)}")
+            show_alert(finding.severity, f"**{finding.title}** — {finding.worded(fix_words)}")
         rest = [f for f in findings if f not in shown]
         if rest:
             with st.expander(f"{len(rest)} more findings (how the model handles detail)"):
