@@ -202,7 +202,7 @@ def time_bare_sessions(browser, folder: Path, repeats: int) -> list[float]:
         while not healthy(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the bare Streamlit page did not start: see {folder / 'bare.log'}")
-            time.sleep(0.2)
+            time.sleep(0.05)
         return time_new_sessions(browser, url, repeats, ready)
     finally:
         process.terminate()
