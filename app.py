@@ -7,40 +7,32 @@ page per view (each a function in `wavevis_app/` taking the Analysis). Every num
 
 from __future__ import annotations
 
+import importlib
 import sys
-from functools import partial
 from typing import Callable
 
 import streamlit as st
 
 from wavevis_app.analysis import Analysis, run_analysis
-from wavevis_app.checks import show_checks
-from wavevis_app.compare import show_compare
-from wavevis_app.dataset import show_dataset
-from wavevis_app.feature_maps import show_feature_maps
-from wavevis_app.filters import show_filters
 from wavevis_app.launch import LaunchOptions, parse_launch
-from wavevis_app.overview import show_overview
 from wavevis_app.sidebar import image_controls, load_report_panel, model_controls
-from wavevis_app.spectrum import show_spectrum
-from wavevis_app.subbands import show_subbands
-from wavevis_app.training import show_training
 
-# One page per view: (title, URL path, the function that draws it from the session's Analysis).
-# The first is the default page.
-PAGES: tuple[tuple[str, str, Callable[[Analysis], None]], ...] = (
-    ("Overview", "overview", show_overview),
-    ("Feature maps", "feature-maps", show_feature_maps),
-    ("Subbands", "subbands", show_subbands),
-    ("Spectrum", "spectrum", show_spectrum),
-    ("Checks", "checks", show_checks),
-    ("Filters", "filters", show_filters),
-    ("Compare", "compare", show_compare),
-    ("Dataset", "dataset", show_dataset),
-    ("Training", "training", show_training),
+# One page per view: (title, URL path, "module.function" in wavevis_app: the function that draws the
+# page from the session's Analysis). The first is the default page. A page's module is imported when
+# the page first runs, so a cold start imports the first page's alone (the others took ~0.1 s).
+PAGES: tuple[tuple[str, str, str], ...] = (
+    ("Overview", "overview", "overview.show_overview"),
+    ("Feature maps", "feature-maps", "feature_maps.show_feature_maps"),
+    ("Subbands", "subbands", "subbands.show_subbands"),
+    ("Spectrum", "spectrum", "spectrum.show_spectrum"),
+    ("Checks", "checks", "checks.show_checks"),
+    ("Filters", "filters", "filters.show_filters"),
+    ("Compare", "compare", "compare.show_compare"),
+    ("Dataset", "dataset", "dataset.show_dataset"),
+    ("Training", "training", "training.show_training"),
 )
 # Pages that draw without the image analysis (training runs): shown even while the sidebar's input is refused.
-WITHOUT_ANALYSIS: frozenset[Callable] = frozenset({show_training})
+WITHOUT_ANALYSIS: frozenset[str] = frozenset({"training.show_training"})
 
 
 def launch_options() -> LaunchOptions:
@@ -52,9 +44,17 @@ def launch_options() -> LaunchOptions:
         return LaunchOptions()
 
 
-def page_body(show: Callable[[Analysis], None], analysis: Analysis | None) -> Callable[[], None]:
+def page_view(view: str) -> Callable[[Analysis], None]:
+    """The function named "module.function" in wavevis_app (its module imported on first use)."""
+    module, function = view.split(".")
+    return getattr(importlib.import_module(f"wavevis_app.{module}"), function)
+
+
+def page_body(view: str, analysis: Analysis | None) -> Callable[[], None]:
     """What a page runs: its view of the analysis, or nothing while there is none (the error says why)."""
-    return partial(show, analysis) if analysis is not None or show in WITHOUT_ANALYSIS else (lambda: None)
+    if analysis is None and view not in WITHOUT_ANALYSIS:
+        return lambda: None
+    return lambda: page_view(view)(analysis)
 
 
 def main() -> None:
@@ -70,8 +70,8 @@ def main() -> None:
         for notice in changes:
             st.info(notice)
         load_report_panel(analysis.load_report)
-    pages = [st.Page(page_body(show, analysis), title=title, url_path=url_path, default=i == 0)
-             for i, (title, url_path, show) in enumerate(PAGES)]
+    pages = [st.Page(page_body(view, analysis), title=title, url_path=url_path, default=i == 0)
+             for i, (title, url_path, view) in enumerate(PAGES)]
     page = st.navigation(pages)
     # The page in its own block, apart from the input errors above it; keyed by the page's URL path.
     with st.container(key=f"page-{PAGES[pages.index(page)][1]}"):

@@ -216,11 +216,13 @@ def post_run_gc() -> tuple[float, float]:
 
     import torch
 
-    import app  # noqa: F401 - every page module, as a server holds them
+    import app
     import wavevis
     from wavevis.charts import depth_spec
     from wavevis_app.compute import freeze_long_lived
 
+    for *_, view in app.PAGES:  # every page module, as a server holds them once each page was shown
+        app.page_view(view)
     model = wavevis.build_model("wavevgg")
     report = wavevis.analyze(model, torch.rand(1, 3, 224, 224), keep_maps=True)
     depth_spec({"wavevgg": report.layer_stats()})
