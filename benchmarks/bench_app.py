@@ -322,17 +322,24 @@ def time_uploads(page, folder: Path, side: int, repeats: int) -> list[float]:
     return times
 
 
-def grid_src(panel) -> str:
-    """The grid chart's picture (a data URL): it changes when another layer's grid is drawn."""
-    return panel.locator(CHART).first.locator("svg image").first.get_attribute("href")
+def grid_src(page) -> str:
+    """The grid chart's picture (a data URL) once it is drawn: it changes when another layer's grid is drawn.
+
+    Vega empties an image mark's href while it loads a new picture (the grid is blank for those frames),
+    so an empty href is never a drawn picture: this waits for one.
+    """
+    return page.wait_for_function(
+        """(body) => document.querySelector(`${body} [data-testid="stVegaLiteChart"] svg image`)?.getAttribute('href')""",
+        arg=page_body(PAGE_PATHS["Feature maps"]), timeout=60_000).json_value()
 
 
 def time_layer_switches(page, repeats: int) -> list[float]:
     """Feature maps: pick another layer call → the grid chart shows that layer's picture.
 
     Timed in the page, as the user feels it: from the pointer going down on the menu option to the
-    animation frame in which the grid's picture has changed (performance.now() in both; Playwright's
-    own pre-click checks, ~75 ms, are not part of the switch).
+    animation frame in which the grid shows the new picture (performance.now() in both; Playwright's
+    own pre-click checks, ~75 ms, are not part of the switch). Not the frame in which the old picture
+    is gone: Vega first empties the image's href while the new picture loads (40-100 ms of a blank grid).
     """
     panel = open_page(page, "Feature maps", 900)
     panel.locator(CHART).first.locator("svg image").first.wait_for(timeout=900_000)  # the first visit's grid
@@ -343,7 +350,7 @@ def time_layer_switches(page, repeats: int) -> list[float]:
     times = []
     for i in range(repeats + 1):
         layer = LAYERS[i % len(LAYERS)]
-        before = grid_src(panel)
+        before = grid_src(page)
         select.locator("input").click()
         option = page.get_by_role("option", name=re.compile(rf"^{layer} · "))
         option.wait_for()
@@ -351,8 +358,8 @@ def time_layer_switches(page, repeats: int) -> list[float]:
         option.click()
         drawn_at = page.wait_for_function(
             """([body, before]) => {
-                const img = document.querySelector(`${body} [data-testid="stVegaLiteChart"] svg image`);
-                return !!img && img.getAttribute('href') !== before && window.__pickedAt !== null && performance.now();
+                const href = document.querySelector(`${body} [data-testid="stVegaLiteChart"] svg image`)?.getAttribute('href');
+                return !!href && href !== before && window.__pickedAt !== null && performance.now();
             }""",
             arg=[page_body(PAGE_PATHS["Feature maps"]), before],
             polling="raf",

@@ -539,6 +539,26 @@ def test_a_layer_switch_traces_no_unit_until_a_channel_is_chosen(monkeypatch):
     assert len(traced) == 2 and traced[1][0] == 11
 
 
+def test_the_grid_picture_is_no_larger_than_its_slot_on_screen():
+    """Issue 14: the grid's picture is sent at the size it is shown (its tiles averaged down to their share of
+    the 820 px slot), not larger for the browser to decode and scale down; the click targets stay on the tiles."""
+    from wavevis_app.feature_maps import GRID_WIDTH_PX
+
+    at = start()  # 224²: pool1 preselected, 64 maps of 112×112 in 8 columns
+    (spec,) = [c for c in charts(page(at, "Feature maps")) if "grid_tiles" in c.get("datasets", {})]
+    (url,) = grid_pictures(at)
+    drawn = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    width = spec["hconcat"][0]["width"]
+    assert width == GRID_WIDTH_PX == 820
+    assert drawn.size == (8 * 102 - 1, 8 * 102 - 1)  # tiles of (820 + 1) // 8 − 1 = 101 px, 1 px apart (were 112)
+    zoom = width / drawn.size[0]
+    tiles = spec["datasets"]["grid_tiles"]
+    assert [(round(t["x"] / zoom), round(t["x2"] / zoom)) for t in tiles[:3]] == [(0, 101), (102, 203), (204, 305)]
+    at.number_input(key="top_k").set_value(4).run()  # 2 columns of at most 160 px: the 112 px tiles fit as they are
+    (url,) = grid_pictures(at)
+    assert Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size == (2 * 113 - 1, 2 * 113 - 1)
+
+
 def chart_titled(block, title: str) -> dict:
     """The one picture chart (`charts.image_chart`) of a block with this title, its layout checked as Vega-Lite."""
     found = [c for c in charts(block) if c["datasets"].get("image", [{}])[0].get("image_title") == title]

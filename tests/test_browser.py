@@ -126,6 +126,9 @@ def test_pages_upload_csv_and_screenshots(browser, server, tmp_path):
         shoot("feature_maps")
         grid_png = Image.open(io.BytesIO(download(page, "Download this grid as PNG")))
         assert grid_png.format == "PNG" and grid_png.size == (8 * 113 - 1, 8 * 113 - 1)  # 64 tiles of 112², 1 px pads
+        drawn = body.locator(CHART).first.evaluate("""c => new Promise(done => { const i = new Image();
+            i.onload = () => done([i.naturalWidth, i.naturalHeight]); i.src = c.querySelector('svg image').getAttribute('href'); })""")
+        assert drawn == [8 * 102 - 1, 8 * 102 - 1]  # on screen the tiles share 820 px: sent at that size (101² each)
         pick_option(page, body, "Layer (call)", "10 · pool2 ·")
         body.get_by_text("each value covers 4×4 input pixels").wait_for()
         titles.filter(has_text="pool2 · channel ").wait_for()

@@ -181,6 +181,20 @@ def decoded(url: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
 
 
+def test_grid_picture_is_a_quality_85_jpeg_and_image_charts_keep_92():
+    """The grid's JPEG is made at quality 85 (fewer bytes to load on each layer switch), other JPEGs at 92.
+    libjpeg scales its base tables by 200 − 2·quality percent: the luminance table's first entry, 16, becomes
+    (16·30 + 50) // 100 = 5 at quality 85 and (16·16 + 50) // 100 = 3 at quality 92."""
+    def first_quantizer(url: str) -> int:
+        return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).quantization[0][0]
+
+    picture = np.random.default_rng(0).integers(0, 256, (21, 41, 3), dtype=np.uint8)
+    spec = grid_spec(picture, [GridTile(0, 0.0, 1.0, 0.5)], columns=2, tile=(10, 20), pad=1, width=82,
+                     colorbar=colorbar_rows("magma", 0.0, 1.0), colorbar_title="value")
+    assert first_quantizer(spec["datasets"]["grid_picture"][0]["url"]) == 5
+    assert first_quantizer(image_chart(picture, "t", width=41, jpeg=True)["datasets"]["image"][0]["url"]) == 3
+
+
 def test_image_chart_keeps_the_aspect_and_has_a_tooltip():
     image = np.random.default_rng(0).integers(0, 256, (50, 100, 3), dtype=np.uint8)
     spec = image_chart(image, "input", width=300)

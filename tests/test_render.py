@@ -387,3 +387,23 @@ def test_fit_factor_is_the_smallest_block_side_that_fits(size, max_side, expecte
     from wavevis.render import fit_factor
 
     assert fit_factor(size, max_side) == expected
+
+
+def test_shrink_maps_averages_the_window_under_each_pixel():
+    from wavevis.render import shrink_maps
+
+    ramp = np.arange(9, dtype=np.float32).reshape(1, 3, 3)  # 0..8
+    # 3 → 2 px: the windows are rows/columns [0, 2) and [1, 3) (overlapping by one), so the means are
+    # (0+1+3+4)/4 = 2, (1+2+4+5)/4 = 3, (3+4+6+7)/4 = 5, (4+5+7+8)/4 = 6.
+    np.testing.assert_array_equal(shrink_maps(ramp, 2), [[[2.0, 3.0], [5.0, 6.0]]])
+    wide = np.arange(2 * 4 * 8, dtype=np.float32).reshape(2, 4, 8)  # aspect kept: 4×8 → 2×4, 2×2 block means
+    np.testing.assert_array_equal(shrink_maps(wide, 4), wide.reshape(2, 2, 2, 4, 2).mean(axis=(2, 4)))
+    assert shrink_maps(wide, 8) is wide  # fits already: as it is
+    # 112 → 101 (a feature grid's tiles at 224², drawn at the size of their slot): every value a mean of
+    # a window, so a constant stays itself and the range never grows.
+    maps = np.random.default_rng(0).random((3, 112, 112), dtype=np.float32)
+    small = shrink_maps(maps, 101)
+    assert small.shape == (3, 101, 101) and small.dtype == np.float32
+    assert small.min() >= maps.min() and small.max() <= maps.max()
+    np.testing.assert_allclose(small.mean(axis=(1, 2)), maps.mean(axis=(1, 2)), atol=5e-3)
+    np.testing.assert_array_equal(shrink_maps(np.full((1, 112, 112), 0.25, np.float32), 101), 0.25)

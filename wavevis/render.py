@@ -35,6 +35,7 @@ __all__ = [
     "png_bytes",
     "reconstructions",
     "shrink_image",
+    "shrink_maps",
     "stats_order",
     "subband_magnitudes",
     "tile_ranges",
@@ -340,6 +341,23 @@ def block_mean(values: np.ndarray, factor: int) -> np.ndarray:
     t = torch.from_numpy(arr[..., None] if arr.ndim == 2 else arr).permute(2, 0, 1).contiguous()[None]  # (1, c, h, w)
     out = torch.nn.functional.avg_pool2d(t, factor, ceil_mode=True)[0].permute(1, 2, 0).numpy()
     return out[..., 0] if arr.ndim == 2 else out
+
+
+def shrink_maps(values: np.ndarray, max_side: int) -> np.ndarray:
+    """(n, h, w) maps averaged down to at most `max_side` px per side, aspect kept (float32): each pixel the
+    mean of the window of map pixels under it (adaptive average pooling, so any ratio, not only integer
+    blocks). Maps that already fit are returned as they are.
+
+    For a picture drawn at the size of its slot on screen: integer blocks would leave it up to twice too
+    large (sent, decoded and scaled down by the browser) or make it smaller and scaled up, blurred.
+    """
+    n, h, w = values.shape
+    if max(h, w) <= max_side:
+        return values
+    scale = max_side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    t = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))[None]  # (1, n, h, w)
+    return torch.nn.functional.adaptive_avg_pool2d(t, size)[0].numpy()
 
 
 def shrink_image(image: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:

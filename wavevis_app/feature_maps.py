@@ -13,8 +13,8 @@ from wavevis.receptive import unit_field
 from wavevis.topimages import receptive_fields
 from wavevis.records import call_name
 from wavevis.render import (
-    SORTS, block_mean, colorize, draw_box, grid_picture, is_diverging, overlay, png_bytes, shrink_image, stats_order,
-    tile_ranges,
+    SORTS, block_mean, colorize, draw_box, grid_layout, grid_picture, is_diverging, overlay, png_bytes, shrink_image,
+    shrink_maps, stats_order, tile_ranges,
 )
 
 from .analysis import Analysis
@@ -22,14 +22,16 @@ from .compute import cached_display
 from .labels import call_label
 from .pickers import fresh_selectbox
 
-__all__ = ["COLORMAPS", "GRID_WIDTH_PX", "channel_signature", "pick_tile", "show_feature_maps"]
+__all__ = ["COLORMAPS", "GRID_WIDTH_PX", "channel_signature", "grid_tile_px", "pick_tile", "show_feature_maps"]
 
 # Page widgets keep their picks while another page is shown, for when the user comes back.
 PERSIST = "session"
 
 COLORMAPS = ("viridis", "magma", "gray", "RdBu_r", "coolwarm", "cividis")
 GRID_WIDTH_PX = 820  # the grid's width on screen: tiles share it (at most 160 px each)
-TILE_PX = 128  # a grid tile's largest side in the picture (its pixels are block means of the map)
+GRID_TILE_MAX_PX = 160  # a tile's largest width on screen (few tiles: the grid is narrower than the slot)
+GRID_PAD_PX = 1  # background between tiles in the grid picture
+TILE_PX = 128  # a grid tile's largest side in the PNG download (its pixels are block means of the map)
 # The input's largest side in the pictures drawn over it (overlay, receptive field): they are shown
 # 230-280 px wide, so twice that keeps them sharp on a HiDPI screen; larger inputs are block-averaged.
 PICTURE_PX = 560
@@ -95,9 +97,11 @@ def show_feature_maps(analysis: Analysis) -> None:
         current = order[0]  # the picker follows the grid: its first tile
     st.session_state[CHANNEL] = channel = current
     center = is_diverging(cmap)
-    # Tiles of at most 128 px: the display copies are averaged down before they are decoded.
-    picture = grid_picture(copy.values(order, max_side=TILE_PX), scale=scale, cmap=cmap, center=center,
-                           max_tile=TILE_PX)
+    # Tiles of at most 128 px (the display copies are averaged down before they are decoded), then to
+    # the size they are shown at: the picture is no larger than its slot on screen.
+    tiles_px = min(TILE_PX, grid_tile_px(max(len(order), 1)))
+    shown = shrink_maps(copy.values(order, max_side=TILE_PX), tiles_px)
+    picture = grid_picture(shown, scale=scale, cmap=cmap, center=center, pad=GRID_PAD_PX, max_tile=tiles_px)
     if scale == "layer":
         bar, title = colorbar_rows(cmap, float(picture.lo[0]), float(picture.hi[0])), "value (one scale for all tiles)"
     elif center:
@@ -105,17 +109,28 @@ def show_feature_maps(analysis: Analysis) -> None:
     else:
         bar, title = colorbar_rows(cmap, 0.0, 1.0), "each tile's min (0) … max (1)"
     tiles = [GridTile(c, float(stats.min[c]), float(stats.max[c]), float(stats.sum[c] / stats.count)) for c in order]
-    width = min(GRID_WIDTH_PX, picture.columns * 160)
+    width = min(GRID_WIDTH_PX, picture.columns * GRID_TILE_MAX_PX)
     # A Vega-Lite spec whose layout Altair built once (charts.grid_spec): a layer switch only fills its data.
     st.vega_lite_chart(grid_spec(picture.image, tiles, columns=picture.columns, tile=picture.tile, pad=picture.pad,
                                  width=width, colorbar=bar, colorbar_title=title, selected=channel),
                        key=GRID_KEY, on_select=pick_tile, selection_mode=TILE_SELECTION, width="content")
     st.caption(f"{len(order)} of {info.channels} channels, sorted by {sort}; each tile shows its channel number. "
                "Click a tile to look at that channel below.")
-    st.download_button("Download this grid as PNG", lambda: png_bytes(picture.image),
+    # The download keeps 128 px tiles (made only when clicked).
+    st.download_button("Download this grid as PNG",
+                       lambda: png_bytes(grid_picture(copy.values(order, max_side=TILE_PX), scale=scale, cmap=cmap,
+                                                      center=center, pad=GRID_PAD_PX, max_tile=TILE_PX).image),
                        file_name=f"{call_name(info)}.png", mime="image/png", key="dl_grid", on_click="ignore")
     st.divider()
     show_channel(analysis, index, order, copy.values([channel])[0], cmap)
+
+
+def grid_tile_px(tiles: int) -> int:
+    """The largest tile side the grid shows at one picture pixel per screen pixel for `tiles` tiles: the
+    slot's width (`GRID_WIDTH_PX`, or `GRID_TILE_MAX_PX` per column when fewer fill it) shared by the columns."""
+    columns = grid_layout(tiles)[1]
+    width = min(GRID_WIDTH_PX, columns * GRID_TILE_MAX_PX)
+    return (width + GRID_PAD_PX) // columns - GRID_PAD_PX
 
 
 def show_channel(analysis: Analysis, index: int, order: list[int], values: np.ndarray, cmap: str) -> None:
