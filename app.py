@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import streamlit as st
 
-from wavevis_app.analysis import Analysis, run_analysis
 from wavevis_app.launch import LaunchOptions, parse_launch
-from wavevis_app.sidebar import image_controls, load_report_panel, model_controls
+from wavevis_app.starting import first_start
+
+if TYPE_CHECKING:
+    from wavevis_app.analysis import Analysis
 
 # One page per view: (title, URL path, "module.function" in wavevis_app: the function that draws the
 # page from the session's Analysis). The first is the default page. A page's module is imported when
@@ -61,6 +63,11 @@ def main() -> None:
     st.set_page_config(page_title="wavevis", page_icon=":material/waves:", layout="wide")
     st.title("wavevis — where does the detail go?")
     launch = launch_options()
+    # Imported here, not at the top: on a server's first start the page shows its title and says it is
+    # starting while torch loads (wavevis_app.starting), instead of staying blank for ~2 s.
+    with first_start():
+        from wavevis_app.analysis import run_analysis
+        from wavevis_app.sidebar import image_controls, load_report_panel, model_controls
     choice, weights = model_controls(launch)
     analysis = run_analysis(choice, weights, image_controls(), launch.pools_for(choice.model))
     if analysis is not None:

@@ -390,6 +390,43 @@ def test_issue14_model_file_only_with_allow_code(browser, tmp_path):
     shutil.copy(tmp_path / "issue14_allow_code.png", SCREENSHOTS / "issue14_allow_code.png")
 
 
+# Recorded on every animation frame from navigation on: whether the "starting" line was ever on the page,
+# and whether it was there before the sidebar's first control.
+STARTING_PROBE = """
+window.__starting = {line: false, beforeSidebar: false};
+function look() {
+  if ((document.querySelector('[data-testid="stMain"]')?.innerText || '').includes('Starting: loading PyTorch')) {
+    window.__starting.line = true;
+    if (!document.querySelector('[data-testid="stSidebar"] [data-testid="stSelectbox"]')) window.__starting.beforeSidebar = true;
+  }
+  requestAnimationFrame(look);
+}
+requestAnimationFrame(look);
+"""
+
+
+@pytest.mark.slow
+def test_a_first_start_says_it_is_starting_while_torch_loads(browser, tmp_path):
+    """A fresh server's first run: under the title, one line says the app is starting while torch loads (before
+    any control is drawn), and it is gone once the first page is; a second session shows no such line."""
+    with streamlit_server(tmp_path / "cold.log") as url:
+        page = new_page(browser, width=1440, height=900)
+        try:
+            page.add_init_script(STARTING_PROBE)
+            open_app(page, url)
+            assert page.evaluate("window.__starting") == {"line": True, "beforeSidebar": True}
+            assert "Starting: loading PyTorch" not in page.locator('[data-testid="stMain"]').inner_text()
+            again = new_page(browser, width=1440, height=900)
+            try:
+                again.add_init_script(STARTING_PROBE)
+                open_app(again, url)
+                assert again.evaluate("window.__starting") == {"line": False, "beforeSidebar": False}
+            finally:
+                again.context.close()
+        finally:
+            page.context.close()
+
+
 @pytest.mark.slow
 def test_training_page_in_a_browser(browser, server, tmp_path):
     """The Training page: both charts drawn with the three demo runs in their legends, the table, the gap words."""
