@@ -3,8 +3,9 @@
 Medians of interleaved rounds at 224² (batch 1, 2 threads) on the built-in wavevgg, each variant as
 a ratio of plain `analyze` measured in the same rounds: spectra off (must be 1.00: the recorder is
 not even created), spectra on, and the bare float32 rfft2 of every recorded map (maps captured
-beforehand, the same ~1 MB channel chunks and the one thread that wavevis/spectrum.py uses), then the same FFTs with every thread (chunked, and one call per
-map): the floor of any exact spectrum of every map on this machine.
+beforehand, the same ~1 MB channel chunks and the one thread that wavevis/spectrum.py uses), then
+the same FFTs with every thread (chunked, and one call per map): the floor of any exact spectrum of
+every map on this machine.
 
     python benchmarks/bench_spectrum.py [--repeats 11] [--size 224] [--pool wave-ll]
 """

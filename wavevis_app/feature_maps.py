@@ -100,8 +100,9 @@ def show_feature_maps(analysis: Analysis) -> None:
     # Tiles of at most 128 px (the display copies are averaged down before they are decoded), then to
     # the size they are shown at: the picture is no larger than its slot on screen.
     tiles_px = min(TILE_PX, grid_tile_px(max(len(order), 1)))
-    shown = shrink_maps(copy.values(order, max_side=TILE_PX), tiles_px)
-    picture = grid_picture(shown, scale=scale, cmap=cmap, center=center, pad=GRID_PAD_PX, max_tile=tiles_px)
+    tile_maps = copy.values(order, max_side=TILE_PX)
+    picture = grid_picture(shrink_maps(tile_maps, tiles_px), scale=scale, cmap=cmap, center=center, pad=GRID_PAD_PX,
+                           max_tile=tiles_px)
     if scale == "layer":
         bar, title = colorbar_rows(cmap, float(picture.lo[0]), float(picture.hi[0])), "value (one scale for all tiles)"
     elif center:
@@ -118,8 +119,8 @@ def show_feature_maps(analysis: Analysis) -> None:
                "Click a tile to look at that channel below.")
     # The download keeps 128 px tiles (made only when clicked).
     st.download_button("Download this grid as PNG",
-                       lambda: png_bytes(grid_picture(copy.values(order, max_side=TILE_PX), scale=scale, cmap=cmap,
-                                                      center=center, pad=GRID_PAD_PX, max_tile=TILE_PX).image),
+                       lambda: png_bytes(grid_picture(tile_maps, scale=scale, cmap=cmap, center=center, pad=GRID_PAD_PX,
+                                                      max_tile=TILE_PX).image),
                        file_name=f"{call_name(info)}.png", mime="image/png", key="dl_grid", on_click="ignore")
     st.divider()
     show_channel(analysis, index, order, copy.values([channel])[0], cmap)
