@@ -536,12 +536,14 @@ def test_spectrum_page_heat_map_curves_shift_tests_and_variants(browser, server,
         pairs.press("Enter")
         body.get_by_role("button", name="Run the shift tests (8 crops + up to 3 shifted passes)").click()
         body.get_by_text("Mean error over each call's shifts").wait_for(timeout=180_000)
+        wait_until_idle(page, 180)  # then every chart of the run is on the page
         assert "of 4 pairs of shifted crops get the same class" in body.inner_text()
         assert body.locator(CHART).count() == 3  # heat map, curves, equivariance
         shoot("shift", body.locator(CHART).nth(2))
 
         body.get_by_text("Compare pool variants on equal weights").click()
         body.get_by_text("Mean alias_leak over the downsampling calls").wait_for(timeout=300_000)
+        wait_until_idle(page, 300)  # the words come before the variants' last chart: count once the run is done
         text = body.inner_text()
         for pool in ("wave-ll", "max", "avg", "blurpool", "wave-cat"):
             assert f"{pool} " in text
